@@ -1,0 +1,80 @@
+/* Storage of datapoints and detections (config.md, Storage), and the local
+ * alert-state database. SQLite is the embedded default; other backends
+ * (issue 3) implement the same vtable.
+ *
+ * A dtk_store is one connection: use it from one thread at a time. */
+#ifndef DTK_STORE_STORE_H
+#define DTK_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collect/collector.h"
+#include "util/value.h"
+
+typedef struct dtk_store dtk_store;
+
+/* Baseline history, oldest first, non-missing points only. Owned by the
+ * caller; dtk_series_clear frees it. */
+typedef struct dtk_series {
+	size_t n, cap;
+	int64_t *ts;
+	double *values;
+	dtk_value **context; /* per point, map or NULL */
+} dtk_series;
+
+void dtk_series_clear(dtk_series *s);
+
+/* One detection row for dtk_detections. */
+typedef struct dtk_detection_row {
+	const char *detector_id;
+	const char *detector_type;
+	int is_anomaly;
+	double score, lower_bound, upper_bound, percent_deviation; /* NAN = NULL */
+	const char *direction;
+	int alert_sent;
+	const char *alert_reason;
+	const char *metadata_json;
+} dtk_detection_row;
+
+/* Opens storage described by a storage block's merged params and type
+ * ("sqlite" or "sql" with a sqlite:/// connection_string; "" or NULL means
+ * the local state database). base_dir resolves relative sqlite paths.
+ * Creates parent directories and the tables on first use. Returns a store
+ * owned by the caller, or NULL with errstr. */
+dtk_store *dtk_store_open(const char *type, const dtk_value *params, const char *base_dir,
+			  char *errstr, size_t errstr_size);
+void dtk_store_close(dtk_store **s);
+
+/* Upserts rows (one transaction) on (metric_name, collected_at). */
+int dtk_store_upsert(dtk_store *s, const char *metric, const dtk_row *rows, size_t n,
+		     char *errstr, size_t errstr_size);
+
+/* Non-missing points of metric with since <= ts < before, plus, when
+ * min_points > 0, at least the newest min_points points before `before`.
+ * Appends to out, oldest first. */
+int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t before,
+		      int64_t min_points, dtk_series *out, char *errstr, size_t errstr_size);
+
+/* The newest non-missing point's timestamp; *found 0 when none. */
+int dtk_store_newest(dtk_store *s, const char *metric, int64_t *ts, int *found,
+		     char *errstr, size_t errstr_size);
+
+/* The newest stored timestamp, missing or not (load-history resumes after
+ * it); *found 0 when none. */
+int dtk_store_last(dtk_store *s, const char *metric, int64_t *ts, int *found, char *errstr,
+		   size_t errstr_size);
+
+int dtk_store_save_detections(dtk_store *s, const char *metric, int64_t collected_at,
+			      int64_t execution_time, const dtk_detection_row *rows, size_t n,
+			      char *errstr, size_t errstr_size);
+
+/* Deletes datapoints (and detections) older than now - days. */
+int dtk_store_retention(dtk_store *s, const char *metric, int64_t now, int64_t datapoint_days,
+			int64_t detection_days, char *errstr, size_t errstr_size);
+
+/* The local state directory: $DTK_STATE_DIR, else
+ * ${XDG_STATE_HOME:-~/.local/state}/dtk. Writes it into out. */
+int dtk_store_state_dir(char *out, size_t outsz);
+
+#endif
