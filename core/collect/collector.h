@@ -63,6 +63,9 @@ typedef struct dtk_collector_type {
 	/* 1 when the result has a timestamp column, so load-history can ask
 	 * for many slots per query. */
 	int (*has_timestamps)(const void *compiled);
+	/* NULL-terminated names of the params it reads; others get an
+	 * unknown-key warning from `dtk validate`. NULL = not checked. */
+	const char *const *known_params;
 } dtk_collector_type;
 
 /* Registry (registry.c). NULL when unknown. */

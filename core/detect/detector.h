@@ -81,6 +81,9 @@ typedef struct dtk_detector_type {
 	void (*run)(const void *compiled, const dtk_detect_input *in, dtk_detection *out);
 	/* The params dropped from the id hash when equal to these (detection.md) */
 	const char *id_defaults_json;
+	/* NULL-terminated names of the params it reads; others get an
+	 * unknown-key warning from `dtk validate`. NULL = not checked. */
+	const char *const *known_params;
 } dtk_detector_type;
 
 /* Registry (registry.c). NULL when unknown. */
