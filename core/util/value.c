@@ -146,6 +146,35 @@ int dtk_value_map_set(dtk_value *map, const char *key, dtk_value *val)
 	return 0;
 }
 
+static int map_set_new(dtk_value *map, const char *key, dtk_value *v)
+{
+	if (!v || dtk_value_map_set(map, key, v) != 0) {
+		dtk_value_free(&v);
+		return -1;
+	}
+	return 0;
+}
+
+int dtk_value_map_set_str(dtk_value *map, const char *key, const char *s)
+{
+	return map_set_new(map, key, s ? dtk_value_str(s) : dtk_value_null());
+}
+
+int dtk_value_map_set_num(dtk_value *map, const char *key, double f)
+{
+	return map_set_new(map, key, isnan(f) ? dtk_value_null() : dtk_value_float(f));
+}
+
+int dtk_value_map_set_int(dtk_value *map, const char *key, int64_t i)
+{
+	return map_set_new(map, key, dtk_value_int(i));
+}
+
+int dtk_value_map_set_bool(dtk_value *map, const char *key, int b)
+{
+	return map_set_new(map, key, dtk_value_bool(b));
+}
+
 dtk_value *dtk_value_map_get(const dtk_value *map, const char *key)
 {
 	if (!map || map->type != DTK_V_MAP)

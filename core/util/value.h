@@ -83,6 +83,14 @@ int dtk_value_map_set(dtk_value *map, const char *key, dtk_value *val);
 /* As dtk_value_map_set with any value as key; takes both on success. */
 int dtk_value_map_set_v(dtk_value *map, dtk_value *key, dtk_value *val);
 
+/* Shorthands that build result objects: set key to a new string (NULL
+ * gives null), a float (NAN gives null), an integer, a boolean. Return 0
+ * or -1 when out of memory. */
+int dtk_value_map_set_str(dtk_value *map, const char *key, const char *s);
+int dtk_value_map_set_num(dtk_value *map, const char *key, double f);
+int dtk_value_map_set_int(dtk_value *map, const char *key, int64_t i);
+int dtk_value_map_set_bool(dtk_value *map, const char *key, int b);
+
 /* Borrowed lookup of a string key; NULL when absent or map is not a map. */
 dtk_value *dtk_value_map_get(const dtk_value *map, const char *key);
 
