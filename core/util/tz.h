@@ -17,6 +17,11 @@ void dtk_tz_free(dtk_tz **tz);
 const char *dtk_tz_name(const dtk_tz *tz);
 /* Offset east of UTC, in seconds, at the UTC instant t. NULL tz = UTC. */
 int32_t dtk_tz_offset(const dtk_tz *tz, int64_t t);
+/* As dtk_tz_offset, plus the span [*from, *until) of UTC instants that
+ * share this offset (INT64_MIN / INT64_MAX when unbounded), so a caller
+ * walking sorted timestamps can skip most lookups. from and until may be
+ * NULL. */
+int32_t dtk_tz_offset_span(const dtk_tz *tz, int64_t t, int64_t *from, int64_t *until);
 /* The UTC instant of a local wall-clock time (the earlier one when it is
  * ambiguous, the shifted one when it falls in a gap). */
 int64_t dtk_tz_to_utc(const dtk_tz *tz, int64_t local);
