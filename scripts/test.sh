@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's second command, and what CI runs (.ci/run): installs
+# dependencies, builds, runs the whole test suite, then the unit and core
+# integration tests again under AddressSanitizer + UBSan.
+# Test tiers are ctest labels: unit (C unit, conformance, Python
+# differential and CLI tests).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+"$here/scripts/install-deps.sh"
+
+echo "== build" >&2
+"$here/scripts/build.sh" "$here/build"
+echo "== tests" >&2
+ctest --test-dir "$here/build" --output-on-failure -j "$jobs" --timeout 600
+
+echo "== tests under AddressSanitizer + UBSan" >&2
+DTK_BUILD_TYPE=Debug "$here/scripts/build.sh" "$here/build-asan" -DDTK_SANITIZE=ON
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir "$here/build-asan" --output-on-failure -j "$jobs" --timeout 900 -L unit
+echo "== all tests passed" >&2
