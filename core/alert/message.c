@@ -148,7 +148,7 @@ char *dtk_message_default(const char *kind, const dtk_config *cfg, const dtk_det
 	dtk_buf_init(&b, 1 << 20);
 	if (strcmp(kind, "missing") == 0 && d) {
 		char limit[32] = "1";
-		meta_text(d, "consecutive_missing", limit, sizeof(limit));
+		meta_text(d, "threshold", limit, sizeof(limit));
 		dtk_buf_printf(&b, "%sMISSING DATA: %s%s\n\n", bold, cfg->name, bold);
 		dtk_buf_printf(&b, "No data for %lld consecutive intervals (threshold %s)\n",
 			       (long long)d->missed, limit);
@@ -156,7 +156,7 @@ char *dtk_message_default(const char *kind, const dtk_config *cfg, const dtk_det
 	} else if (strcmp(kind, "stale") == 0 && d) {
 		char limit[32] = "?";
 		meta_text(d, "max_staleness_minutes", limit, sizeof(limit));
-		double age = meta_num(d, "age_minutes");
+		double age = meta_num(d, "staleness_minutes");
 		dtk_buf_printf(&b, "%sSTALE DATA: %s%s\n\n", bold, cfg->name, bold);
 		dtk_buf_printf(&b, "Last data %.1f minutes ago (limit %s)\n", age, limit);
 		add_time_line(&b, point_ts);
