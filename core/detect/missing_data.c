@@ -13,6 +13,7 @@
 typedef struct md_compiled {
 	int64_t consecutive;
 	double max_staleness; /* minutes; NAN = no staleness check */
+	dtk_value *max_staleness_v; /* as configured, for metadata ("limit 15") */
 	int zero_missing, errors_missing;
 	char *staleness_column;
 } md_compiled;
@@ -27,6 +28,7 @@ static void md_destroy(void *compiled)
 	if (!c)
 		return;
 	free(c->staleness_column);
+	dtk_value_free(&c->max_staleness_v);
 	free(c);
 }
 
@@ -53,6 +55,11 @@ static int md_compile(const dtk_value *params, const dtk_detector_env *env, void
 		goto out;
 	if (!isnan(c->max_staleness) && !(c->max_staleness > 0)) {
 		snprintf(errstr, errstr_size, "max_staleness_minutes: must be > 0 when set");
+		goto out;
+	}
+	if (!isnan(c->max_staleness) &&
+	    !(c->max_staleness_v = dtk_param_copy_or(params, "max_staleness_minutes", NULL))) {
+		snprintf(errstr, errstr_size, "params: out of memory");
 		goto out;
 	}
 	if (dtk_param_bool(params, "treat_zero_as_missing", 0, &c->zero_missing, errstr,
@@ -204,7 +211,7 @@ static void md_run(const void *compiled, const dtk_detect_input *in, dtk_detecti
 	char iso[40];
 	dtk_pyfmt_datetime(last, 0, 'T', iso, sizeof(iso));
 	dtk_meta_num(out, "staleness_minutes", age);
-	dtk_meta_num(out, "max_staleness_minutes", c->max_staleness);
+	dtk_meta_set(out, "max_staleness_minutes", dtk_value_copy(c->max_staleness_v));
 	dtk_meta_str(out, "last_known_timestamp", iso);
 	if (age > c->max_staleness) {
 		out->is_anomaly = 1;

@@ -92,8 +92,11 @@ out:
 int dtk_window_parse(const dtk_value *v, int64_t *seconds, int64_t *points, char *errstr,
 		     size_t errstr_size)
 {
+	int rc = -1;
 	char quoted[256];
+	dtk_buf b;
 
+	dtk_buf_init(&b, 200);
 	*seconds = 0;
 	*points = 0;
 	if (v && v->type == DTK_V_INT) {
@@ -101,23 +104,24 @@ int dtk_window_parse(const dtk_value *v, int64_t *seconds, int64_t *points, char
 			snprintf(errstr, errstr_size,
 				 "invalid window %lld: a number of points must be at least 1",
 				 (long long)v->u.i);
-			return -1;
+			goto out;
 		}
 		*points = v->u.i;
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (v && v->type == DTK_V_STR) {
-		if (dtk_interval_parse(v->u.str.s, seconds, errstr, errstr_size) == 0)
-			return 0;
+		if (dtk_interval_parse(v->u.str.s, seconds, errstr, errstr_size) == 0) {
+			rc = 0;
+			goto out;
+		}
 		quote_text(v->u.str.s, v->u.str.len, quoted, sizeof(quoted));
 		snprintf(errstr, errstr_size,
 			 "invalid window %s: expected \"N unit\" (e.g. \"30 days\", \"24 hours\", "
 			 "\"1w\") or an integer number of points",
 			 quoted);
-		return -1;
+		goto out;
 	}
-	dtk_buf b;
-	dtk_buf_init(&b, 200);
 	if (!v || dtk_json_emit(&b, v, DTK_JSON_RAW_UTF8) != 0) {
 		dtk_buf_reset(&b);
 		dtk_buf_adds(&b, "null");
@@ -126,6 +130,7 @@ int dtk_window_parse(const dtk_value *v, int64_t *seconds, int64_t *points, char
 		 "invalid window %s (%s): expected \"N unit\" (e.g. \"30 days\") or an integer "
 		 "number of points",
 		 dtk_buf_str(&b), dtk_value_type_name(v));
+out:
 	dtk_buf_free(&b);
-	return -1;
+	return rc;
 }

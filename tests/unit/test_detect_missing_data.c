@@ -114,6 +114,9 @@ static void test_staleness_flags_old_newest_point(void **state)
 	double age;
 	dtk_value_number(dtk_value_map_get(d.metadata, "staleness_minutes"), &age);
 	assert_true(age == 20.0);
+	const dtk_value *limit = dtk_value_map_get(d.metadata, "max_staleness_minutes");
+	assert_int_equal(limit->type, DTK_V_INT); /* as configured: "limit 15", not 15.0 */
+	assert_int_equal(limit->u.i, 15);
 	dtk_detection_clear(&d);
 
 	in.newest_ts = T0 + 600 - 10 * 60;
