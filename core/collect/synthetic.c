@@ -17,6 +17,8 @@
  *   machine (same libm) gets the same value.
  * - factor(t) is the product of the factors of every `anomalies` window with
  *   start <= t < end (1 outside them).
+ * - Rows are at period_start, period_start + interval, ... before
+ *   period_finish (the period is aligned by the caller).
  * - `missing: [{start, end}]` (an addition) makes the slots in the window
  *   missing points, to exercise missing-data detection.
  * Window bounds are ISO times, YAML dates/datetimes, epoch seconds, or
