@@ -18,11 +18,6 @@ int dtk_param_bool(const dtk_value *params, const char *key, int def, int *out, 
 int dtk_param_int(const dtk_value *params, const char *key, int64_t def, int64_t *out,
 		  char *errstr, size_t errstr_size);
 
-/* Appends to env->warnings one note per params key not in known
- * (NULL-terminated): DetectK ignores unknown keys, we say so. */
-void dtk_param_warn_unknown(const dtk_value *params, const char *type, const char *const *known,
-			    const dtk_detector_env *env);
-
 /* params[key] when present and not null, else a new value from def (NULL
  * def means null). The result is owned by the caller. */
 dtk_value *dtk_param_copy_or(const dtk_value *params, const char *key, dtk_value *def);

@@ -85,27 +85,6 @@ int dtk_param_int(const dtk_value *params, const char *key, int64_t def, int64_t
 	return -1;
 }
 
-void dtk_param_warn_unknown(const dtk_value *params, const char *type, const char *const *known,
-			    const dtk_detector_env *env)
-{
-	if (!params || params->type != DTK_V_MAP || !env || !env->warnings)
-		return;
-	for (size_t i = 0; i < params->u.map.n; i++) {
-		const char *key = dtk_value_cstr(params->u.map.items[i].key);
-		int found = 0;
-		for (size_t k = 0; key && known[k]; k++)
-			if (strcmp(known[k], key) == 0)
-				found = 1;
-		if (found || !key)
-			continue;
-		char msg[512];
-		snprintf(msg, sizeof(msg), "params: %s ignores unknown parameter '%s'", type, key);
-		dtk_value *s = dtk_value_str(msg);
-		if (s && dtk_value_list_push(env->warnings, s) != 0)
-			dtk_value_free(&s);
-	}
-}
-
 dtk_value *dtk_param_copy_or(const dtk_value *params, const char *key, dtk_value *def)
 {
 	const dtk_value *v = param_get(params, key);

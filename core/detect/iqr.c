@@ -7,6 +7,8 @@
 #include "detect/common.h"
 #include "detect/statdet.h"
 
+static const char *const iqr_params[] = DTK_STATDET_PARAMS("threshold");
+
 static const dtk_statdet_spec iqr_spec = {"iqr", "IQR", "threshold", 1.5};
 
 static int iqr_compile(const dtk_value *params, const dtk_detector_env *env, void **compiled,
@@ -59,5 +61,6 @@ const dtk_detector_type dtk_detector_iqr = {
 	.destroy = dtk_statdet_destroy,
 	.window = dtk_statdet_window,
 	.run = iqr_run,
+	.known_params = iqr_params,
 	.id_defaults_json = "{}",
 };

@@ -2,6 +2,8 @@
 #include "detect/common.h"
 #include "detect/statdet.h"
 
+static const char *const mad_params[] = DTK_STATDET_PARAMS("n_sigma");
+
 static const dtk_statdet_spec mad_spec = {"mad", "MAD", "n_sigma", 3.0};
 
 static int mad_compile(const dtk_value *params, const dtk_detector_env *env, void **compiled,
@@ -29,6 +31,7 @@ const dtk_detector_type dtk_detector_mad = {
 	.destroy = dtk_statdet_destroy,
 	.window = dtk_statdet_window,
 	.run = mad_run,
+	.known_params = mad_params,
 	.id_defaults_json = "{\"n_sigma\": 3.0, \"use_weighted\": true, \"exp_decay_factor\": 0.1, "
 			    "\"seasonal_features\": [], \"use_combined_seasonality\": false}",
 };

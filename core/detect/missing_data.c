@@ -18,7 +18,7 @@ typedef struct md_compiled {
 	char *staleness_column;
 } md_compiled;
 
-static const char *const md_known[] = {"consecutive_missing",	   "max_staleness_minutes",
+static const char *const md_params[] = {"consecutive_missing",	   "max_staleness_minutes",
 				       "treat_zero_as_missing",	   "count_errors_as_missing",
 				       "staleness_column",	   NULL};
 
@@ -81,7 +81,6 @@ static int md_compile(const dtk_value *params, const dtk_detector_env *env, void
 			goto out;
 		}
 	}
-	dtk_param_warn_unknown(params, "missing_data", md_known, env);
 	*compiled = c;
 	c = NULL;
 	rc = 0;
@@ -228,4 +227,5 @@ const dtk_detector_type dtk_detector_missing_data = {
 	.window = md_window,
 	.run = md_run,
 	.id_defaults_json = "{}",
+	.known_params = md_params,
 };

@@ -31,10 +31,6 @@ int dtk_statdet_compile(const dtk_statdet_spec *spec, const dtk_value *params,
 	if (!sd)
 		goto nomem;
 	sd->spec = spec;
-	const char *known[] = {"window_size",	   "use_weighted",
-			       "exp_decay_factor", "seasonal_features",
-			       "use_combined_seasonality", "min_samples",
-			       spec->sigma_key,	   NULL};
 
 	const dtk_value *win = params ? dtk_value_map_get(params, "window_size") : NULL;
 	if (win && win->type != DTK_V_NULL) {
@@ -90,7 +86,6 @@ int dtk_statdet_compile(const dtk_statdet_spec *spec, const dtk_value *params,
 				 params ? dtk_value_map_get(params, "seasonal_features") : NULL,
 				 combined, env, errstr, errstr_size) != 0)
 		goto out;
-	dtk_param_warn_unknown(params, spec->type, known, env);
 	*out = sd;
 	sd = NULL;
 	rc = 0;

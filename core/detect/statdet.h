@@ -30,6 +30,12 @@ typedef struct dtk_statdet {
 	dtk_seasonal seasonal;
 } dtk_statdet;
 
+/* The params zscore and mad read (known_params); iqr reads "threshold"
+ * instead of "n_sigma". */
+#define DTK_STATDET_PARAMS(sigma_key)                                                              \
+	{"window_size",	     sigma_key,	 "use_weighted", "exp_decay_factor", "seasonal_features",  \
+	 "use_combined_seasonality", "min_samples", NULL}
+
 /* Builds *out (owned by the caller, freed with dtk_statdet_destroy) from
  * params (borrowed). Returns 0, or -1 with errstr "param: message". */
 int dtk_statdet_compile(const dtk_statdet_spec *spec, const dtk_value *params,

@@ -35,7 +35,7 @@ typedef struct th_compiled {
 	dtk_value *threshold_v, *upper_v, *baseline_v; /* as configured, for metadata */
 } th_compiled;
 
-static const char *const th_known[] = {"threshold", "operator", "upper_threshold", "percent",
+static const char *const th_params[] = {"threshold", "operator", "upper_threshold", "percent",
 				       "baseline",  "tolerance", NULL};
 
 /* A number as Python's str() prints it: 90 or 90.0. */
@@ -145,7 +145,6 @@ static int th_compile(const dtk_value *params, const dtk_detector_env *env, void
 		snprintf(errstr, errstr_size, "params: out of memory");
 		goto out;
 	}
-	dtk_param_warn_unknown(params, "threshold", th_known, env);
 	*compiled = c;
 	c = NULL;
 	rc = 0;
@@ -259,4 +258,5 @@ const dtk_detector_type dtk_detector_threshold = {
 	.window = th_window,
 	.run = th_run,
 	.id_defaults_json = "{\"operator\": \"greater_than\", \"percent\": false, \"tolerance\": 0.001}",
+	.known_params = th_params,
 };

@@ -2,6 +2,8 @@
 #include "detect/common.h"
 #include "detect/statdet.h"
 
+static const char *const zscore_params[] = DTK_STATDET_PARAMS("n_sigma");
+
 static const dtk_statdet_spec zscore_spec = {"zscore", "Z-score", "n_sigma", 3.0};
 
 static int zscore_compile(const dtk_value *params, const dtk_detector_env *env, void **compiled,
@@ -29,6 +31,7 @@ const dtk_detector_type dtk_detector_zscore = {
 	.destroy = dtk_statdet_destroy,
 	.window = dtk_statdet_window,
 	.run = zscore_run,
+	.known_params = zscore_params,
 	.id_defaults_json = "{\"n_sigma\": 3.0, \"use_weighted\": true, \"exp_decay_factor\": 0.1, "
 			    "\"seasonal_features\": [], \"use_combined_seasonality\": false}",
 };
