@@ -418,16 +418,18 @@ static int merge_profile(cfg_ctx *c, const dtk_value *block, const char *keypath
 					     &c->env, &prof, where, sizeof(where), err, sizeof(err));
 		if (rc != 1)
 			return fail_at(c, dtk_value_map_get(block, "profile"), keypath, "%s", err);
-		if (!*type_out)
-			*type_out = dtk_value_cstr(dtk_value_map_get(prof, "type"));
-		dtk_value_map_del(prof, "type");
-		merged = prof;
 		*profile_keep = NULL;
-		if (*type_out && *type_out != dtk_value_cstr(dtk_value_map_get(block, "type"))) {
+		if (!*type_out && dtk_value_cstr(dtk_value_map_get(prof, "type"))) {
 			/* the profile's type string dies with its key: keep a copy */
-			*profile_keep = dtk_value_str(*type_out);
+			*profile_keep = dtk_value_str(dtk_value_cstr(dtk_value_map_get(prof, "type")));
+			if (!*profile_keep) {
+				dtk_value_free(&prof);
+				return fail_at(c, block, keypath, "out of memory");
+			}
 			*type_out = dtk_value_cstr(*profile_keep);
 		}
+		dtk_value_map_del(prof, "type");
+		merged = prof;
 	} else {
 		merged = dtk_value_map();
 	}
