@@ -351,7 +351,12 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	}
 	int newest_found = 0;
 	int64_t newest_ts = 0;
-	if (cfg->storage.enabled) {
+	/* storage of the collector's own type lives with the source: when the
+	 * source failed, leave it alone (opening a missing SQLite source as
+	 * storage would create it as an empty database) */
+	int store_with_source = cfg->storage.type &&
+				strcmp(cfg->storage.type, cfg->collector.impl->name) == 0;
+	if (cfg->storage.enabled && !(collect_failed && store_with_source)) {
 		store = session_store(session, cfg, err, sizeof(err));
 		if (!store)
 			add_error(&r, "store", err);
