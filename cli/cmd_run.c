@@ -295,23 +295,22 @@ int cmd_run_tagged(int argc, char **argv)
 			j->error = strdup(err);
 		njobs++;
 	}
-	/* two files with one name in a selection are both config errors */
+	/* two (or more) files with one name in a selection are all config
+	 * errors: mark every one first, free their configs after */
 	for (size_t i = 0; i < njobs; i++) {
-		for (size_t k = i + 1; !dry && jobs[i].cfg && k < njobs; k++) {
-			if (!jobs[k].cfg || strcmp(jobs[i].cfg->name, jobs[k].cfg->name) != 0)
+		for (size_t k = 0; jobs[i].cfg && k < njobs; k++) {
+			if (k == i || !jobs[k].cfg || strcmp(jobs[i].cfg->name, jobs[k].cfg->name) != 0)
 				continue;
 			char msg[1024];
 			snprintf(msg, sizeof(msg), "duplicate metric name '%s' (also in %s)",
-				 jobs[i].cfg->name, jobs[i].path);
-			jobs[k].error = strdup(msg);
-			dtk_config_free(&jobs[k].cfg);
-			snprintf(msg, sizeof(msg), "duplicate metric name '%s' (also in %s)",
 				 jobs[i].cfg->name, jobs[k].path);
 			jobs[i].error = strdup(msg);
-			dtk_config_free(&jobs[i].cfg);
 			break;
 		}
 	}
+	for (size_t i = 0; i < njobs; i++)
+		if (jobs[i].error)
+			dtk_config_free(&jobs[i].cfg);
 	rc = DTK_EXIT_OK;
 	if (dry) {
 		for (size_t i = 0; i < njobs; i++) {
