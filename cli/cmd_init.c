@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "util/buf.h"
 #include "util/fileio.h"
 
 static const char *detector_block(const char *type)
@@ -56,8 +57,9 @@ static int write_file(const char *path, const char *text, int overwrite)
 
 static int write_config(const char *path, const char *name, const char *det, int overwrite)
 {
-	char text[4096];
-	snprintf(text, sizeof(text),
+	dtk_buf text;
+	dtk_buf_init(&text, 1 << 16);
+	dtk_buf_printf(&text,
 		 "# A DetectK metric: collect one value per interval, keep its history,\n"
 		 "# detect anomalies, alert. Try it: dtk run %s\n"
 		 "name: %s\n"
@@ -94,7 +96,9 @@ static int write_config(const char *path, const char *name, const char *det, int
 		 "\n"
 		 "# storage defaults to the local SQLite file $DTK_STATE_DIR/dtk.db\n",
 		 path, name, detector_block(det));
-	return write_file(path, text, overwrite);
+	int rc = text.failed ? -1 : write_file(path, dtk_buf_str(&text), overwrite);
+	dtk_buf_free(&text);
+	return rc;
 }
 
 int cmd_init(int argc, char **argv)
