@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "select.h"
@@ -22,7 +23,8 @@ static void run_usage(FILE *f)
 		"      --no-alerts         do not decide or deliver alerts\n"
 		"      --dry-run           --no-store --no-alerts\n"
 		"      --profiles FILE     connection profiles (else DETECTK_PROFILES_PATH, ...)\n"
-		"      --output text|json  json prints the check result object\n"
+		"      --output text|json  json prints the check result object (alone on\n"
+		"                          stdout: console alerts go to stderr)\n"
 		"      --fail-on-anomaly   exit 3 when an anomaly is found\n"
 		"  -h, --help\n\n"
 		"Exit codes: 0 ok (anomalies are reported, not failures), 1 the check failed,\n"
@@ -47,6 +49,30 @@ static int parse_output(const char *v, int *json)
 		return -1;
 	}
 	return 0;
+}
+
+/* With --output json stdout carries only the result document, so what the
+ * checks print there meanwhile (the console alerter's stdout stream) goes
+ * to stderr. Returns the saved stdout descriptor for stdout_restore, or -1
+ * when stdout was left as it is. */
+static int stdout_to_stderr(void)
+{
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		close(saved);
+		saved = -1;
+	}
+	return saved;
+}
+
+static void stdout_restore(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
 }
 
 int cmd_run(int argc, char **argv)
@@ -117,7 +143,10 @@ int cmd_run(int argc, char **argv)
 		return DTK_EXIT_USAGE;
 	}
 	dtk_check_result *res = NULL;
-	if (dtk_check_run(cfg, &fl.check, NULL, &res) != 0) {
+	int saved_stdout = fl.json ? stdout_to_stderr() : -1;
+	int run_rc = dtk_check_run(cfg, &fl.check, NULL, &res);
+	stdout_restore(saved_stdout);
+	if (run_rc != 0) {
 		fprintf(stderr, "dtk: out of memory\n");
 		dtk_config_free(&cfg);
 		return DTK_EXIT_FAILED;
@@ -147,7 +176,7 @@ static void tagged_usage(FILE *f)
 		"      --dry-run         list the selection without running it\n"
 		"  -p, --parallel N      run N checks at once (default 1)\n"
 		"      --profiles FILE   connection profiles\n"
-		"      --output text|json\n"
+		"      --output text|json  json: console alerts go to stderr\n"
 		"      --fail-on-anomaly exit 3 when an anomaly is found\n"
 		"  -h, --help\n");
 }
@@ -326,6 +355,7 @@ int cmd_run_tagged(int argc, char **argv)
 	dtk_check_options check = {0};
 	pool p = {.jobs = jobs, .n = njobs, .check = &check};
 	pthread_mutex_init(&p.mu, NULL);
+	int saved_stdout = json ? stdout_to_stderr() : -1;
 	size_t nthreads = (size_t)parallel < njobs ? (size_t)parallel : njobs;
 	pthread_t *threads = calloc(nthreads ? nthreads : 1, sizeof(pthread_t));
 	size_t started = 0;
@@ -338,6 +368,7 @@ int cmd_run_tagged(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	free(threads);
 	pthread_mutex_destroy(&p.mu);
+	stdout_restore(saved_stdout);
 
 	size_t ok = 0, anomaly = 0, errors = 0;
 	dtk_value *results = dtk_value_list(), *inv = dtk_value_list();
