@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/install-deps.sh"
-"$here/scripts/build.sh" "$here/build"
+"$here/scripts/build.sh" "$here/build" -DDTK_TESTS=OFF
 dtk="$here/build/cli/dtk"
 export DTK_STATE_DIR="$here/build/demo-state"
 rm -rf "$DTK_STATE_DIR"

@@ -10,12 +10,12 @@ jobs=$(nproc)
 "$here/scripts/install-deps.sh"
 
 echo "== build" >&2
-"$here/scripts/build.sh" "$here/build"
+"$here/scripts/build.sh" "$here/build" -DDTK_TESTS=ON
 echo "== tests" >&2
 ctest --test-dir "$here/build" --output-on-failure -j "$jobs" --timeout 600
 
 echo "== tests under AddressSanitizer + UBSan" >&2
-DTK_BUILD_TYPE=Debug "$here/scripts/build.sh" "$here/build-asan" -DDTK_SANITIZE=ON
+DTK_BUILD_TYPE=Debug "$here/scripts/build.sh" "$here/build-asan" -DDTK_SANITIZE=ON -DDTK_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir "$here/build-asan" --output-on-failure -j "$jobs" --timeout 900 -L unit
 echo "== all tests passed" >&2
