@@ -220,8 +220,10 @@ int cmd_list_metrics(int argc, char **argv)
 			dtk_config *cfg = NULL;
 			dtk_config_options dopt = {.env_mode = DTK_ENV_DEFERRED};
 			if (dtk_config_load(paths[i], &dopt, &cfg, err, sizeof(err)) != 0) {
-				if (validate || strstr(err, "profiles file") == NULL)
-					printf("%-32s INVALID %s\n", paths[i], err);
+				/* a profiles file beside the metrics is not an error */
+				if (!validate && strstr(err, "profiles file") != NULL)
+					continue;
+				printf("%-32s INVALID %s\n", paths[i], err);
 				rc = DTK_EXIT_USAGE;
 				continue;
 			}
