@@ -312,6 +312,10 @@ int cmd_run_tagged(int argc, char **argv)
 		j->path = paths[i];
 		/* select in deferred mode, so an unset secret does not hide a tag */
 		if (dtk_config_load(paths[i], &deferred, &sel, err, sizeof(err)) != 0) {
+			/* a profiles file beside the metrics (init-project puts
+			 * detectk_profiles.yaml in the project root) is not a config */
+			if (strstr(err, "a profiles file, not a metric"))
+				continue;
 			j->error = strdup(err);
 			njobs++;
 			continue;
