@@ -258,7 +258,7 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 			free(last);
 		}
 		if (d.kind && !d.suppressed_by) {
-			char terr[1024] = "";
+			char terr[768] = "";
 			char *text = render(c, a, &d, terr, sizeof(terr));
 			dtk_alert_message msg = {.kind = d.kind, .text = text ? text : "",
 						 .result = c->result, .vars = c->vars,
