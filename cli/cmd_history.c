@@ -75,7 +75,8 @@ int cmd_load_history(int argc, char **argv)
 	dtk_rows_init(&rows);
 	if (dtk_config_load(argv[optind], &copt, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk: config error: %s\n", err);
-		return DTK_EXIT_USAGE;
+		rc = DTK_EXIT_USAGE;
+		goto out;
 	}
 	if (!cfg->storage.enabled) {
 		fprintf(stderr, "dtk: %s: storage is disabled; nothing to load into\n", cfg->path);
