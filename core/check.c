@@ -167,8 +167,9 @@ static int64_t prev_missed(run *r, dtk_state *st, const char *det_id, int64_t ex
 		return 0;
 	char *end;
 	long long n = strtoll(v, &end, 10);
+	int whole = *end == '\0'; /* end points into v */
 	free(v);
-	return *end == '\0' && n > 0 ? n : 0;
+	return whole && n > 0 ? n : 0;
 }
 
 static void save_missed(run *r, dtk_state *st, const dtk_detection *d, int64_t prev,
