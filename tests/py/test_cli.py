@@ -785,6 +785,54 @@ class AlertConditions(CliTestCase):
         self.assertEqual(self.check(cfg, "2024-11-02T12:30:00Z")[1], "sent")
         self.assertEqual(self.check(cfg, "2024-11-02T13:30:00Z")[1], "not needed")
 
+    def test_consecutive_missing_counts_across_runs_and_alerts_missing_data(self):
+        cfg = self.write("md.yaml", synthetic_config(
+            "md", "- type: missing_data\n  params: {consecutive_missing: 2}\n",
+            "type: console\nconditions: {cooldown_minutes: 0}\n",
+            params="base: 100, missing: [{start: \"2024-11-02T11:00:00Z\", "
+                   "end: \"2024-11-02T14:00:00Z\"}]"))
+        doc, _ = self.run_json(cfg, t="2024-11-02T12:30:00Z")
+        d = doc["detections"][0]
+        self.assertEqual((d["is_anomaly"], d["score"], d["metadata"]["consecutive_missing"]),
+                         (False, 0.5, 1))
+        self.assertEqual(doc["status"], "ok")
+        status, outcome, out = self.check(cfg, "2024-11-02T13:30:00Z")
+        self.assertEqual((status, outcome), ("md: anomaly", "sent"))
+        self.assertIn("**MISSING DATA: md**", out)
+        self.assertIn("No data for 2 consecutive intervals (threshold 2)", out)
+        # a re-run of the same slot does not count it twice
+        doc, _ = self.run_json(cfg, t="2024-11-02T13:30:00Z")
+        self.assertEqual(doc["detections"][0]["metadata"]["consecutive_missing"], 2)
+        self.assertEqual(doc["alerts"][0]["suppressed_by"], "duplicate")
+        doc, _ = self.run_json(cfg, t="2024-11-02T14:30:00Z")
+        self.assertEqual(doc["detections"][0]["metadata"]["consecutive_missing"], 3)
+        # data resets the count
+        doc, _ = self.run_json(cfg, t="2024-11-02T15:30:00Z")
+        self.assertEqual(doc["detections"][0]["metadata"]["consecutive_missing"], 0)
+        self.assertEqual(doc["status"], "ok")
+
+    def test_notify_on_error_after_consecutive_errors(self):
+        cfg = self.write("err.yaml", """
+            name: err
+            collector:
+              type: sqlite
+              params: {path: nothere.db, query: "SELECT 1 AS value -- {{ period_start }} {{ period_finish }}"}
+            detector: {type: threshold, params: {threshold: 5}}
+            alerter:
+              type: console
+              conditions: {notify_on_error: true, consecutive_errors: 2}
+            schedule: {interval: 1 hour}
+            """)
+        r = self.dtk("run", cfg, "-t", "2024-11-02T12:30:00Z")
+        self.assertEqual(r.rc, 1, r)
+        self.assertNotIn("[ALERT]", r.out)
+        r = self.dtk("run", cfg, "-t", "2024-11-02T13:30:00Z")
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(alert_line(r.out), "sent")
+        self.assertIn("**CHECK FAILED: err**", r.out)
+        self.assertIn("Stage: collect", r.out)
+        self.assertIn("does not exist", r.out)
+
     def test_no_alerts_flag_decides_nothing(self):
         cfg = self.make("noal", CONSOLE)
         r = self.dtk("run", cfg, "-t", "2024-11-02T12:30:00Z", "--no-alerts")
