@@ -193,6 +193,23 @@ class JsonResults(CliTestCase):
         self.assertEqual(doc["execution_time"], "2024-11-02T14:30:00Z")
         self.assertEqual(doc["requested_time"], "2024-11-02T14:30:00Z")
 
+    def test_execution_time_with_an_offset_is_converted_to_utc(self):
+        cfg = self.write("m.yaml", synthetic_config("json_offset", THRESHOLD_HIGH))
+        doc, _ = self.run_json(cfg, t="2024-11-02T16:30:00+02:00", rc=0)
+        self.assertEqual(doc["requested_time"], "2024-11-02T14:30:00Z")
+        self.assertEqual(doc["execution_time"], "2024-11-02T14:00:00Z")
+
+    def test_daily_and_weekly_intervals_align_in_the_metric_timezone(self):
+        # Berlin is UTC+1 on 2024-11-02 (DST ended on 27 Oct); the grid's
+        # origin is Monday 1970-01-05 00:00 local time
+        for interval, want in (("1 day", "2024-11-01T23:00:00Z"), ("1 week", "2024-10-27T23:00:00Z"),
+                               ("10 minutes", "2024-11-02T14:30:00Z")):
+            with self.subTest(interval=interval):
+                cfg = self.write("m.yaml", synthetic_config(
+                    "json_tz", THRESHOLD_HIGH, interval=interval, extra="timezone: Europe/Berlin"))
+                doc, _ = self.run_json(cfg, "--dry-run", t="2024-11-02T14:35:00Z", rc=0)
+                self.assertEqual(doc["execution_time"], want)
+
     def test_text_output_shows_both_times_when_they_differ(self):
         cfg = self.write("m.yaml", synthetic_config("text_times", THRESHOLD_HIGH))
         out = self.run_ok("run", cfg, "-t", T).out
@@ -301,6 +318,29 @@ class JsonResults(CliTestCase):
         # stored with is_missing = 1
         rows = self.datapoints("json_missing")
         self.assertIn(("json_missing", 1730552400, None, 1), rows)
+
+    def test_no_store_writes_no_datapoint(self):
+        cfg = self.write("m.yaml", synthetic_config("json_nostore", THRESHOLD_HIGH))
+        self.run_json(cfg, "--no-store", rc=0)
+        self.assertEqual(self.datapoints(), [])
+        self.run_json(cfg, rc=0)
+        self.assertEqual(len(self.datapoints("json_nostore")), 1)
+
+    def test_state_defaults_to_xdg_state_home_then_home(self):
+        cfg = self.write("m.yaml", synthetic_config("json_xdg", THRESHOLD_HIGH))
+        xdg = os.path.join(self.tmp, "xdg")
+        self.run_json(cfg, rc=0, env={"DTK_STATE_DIR": None, "XDG_STATE_HOME": xdg})
+        self.assertEqual(len(self.datapoints(db=os.path.join(xdg, "dtk", "dtk.db"))), 1)
+        self.run_json(cfg, rc=0, env={"DTK_STATE_DIR": None})
+        home_db = os.path.join(self.home, ".local", "state", "dtk", "dtk.db")
+        self.assertEqual(len(self.datapoints(db=home_db)), 1)
+        self.assertEqual(self.datapoints(), [])
+
+    def test_missing_or_unreadable_config_file_exits_2_naming_it(self):
+        r = self.dtk("run", self.path("nope.yaml"), "-t", T)
+        self.assertConfigError(r, "nope.yaml")
+        r = self.dtk("run", self.work, "-t", T)
+        self.assertConfigError(r, self.work)
 
     def test_dry_run_writes_nothing(self):
         cfg = self.write("m.yaml", synthetic_config("json_dry", THRESHOLD_LOW, CONSOLE))
@@ -643,6 +683,17 @@ class RunTagged(CliTestCase):
         # console alert lines are whole lines (one write each), never interleaved
         for r in (r1, r4):
             self.assertEqual(r.err.count("[ALERT] **ANOMALY DETECTED:"), 3, r)
+
+    def test_profiles_flag_applies_to_every_selected_config(self):
+        prof = os.path.join(self.tmp, "p.yaml")
+        with open(prof, "w", encoding="utf-8") as f:
+            f.write("profiles:\n  gen: {type: synthetic, base: 77}\n")
+        self.write("metrics/prof.yaml", "name: m_prof\ntags: [prof]\ncollector: {profile: gen}\n"
+                   "detector: {type: threshold, params: {threshold: 5000}}\n")
+        doc, _ = self.ran("-t", "prof", "--profiles", prof)
+        self.assertEqual(doc["results"][0]["datapoint"]["value"], 77.0)
+        doc, _ = self.ran("-t", "prof", rc=2)
+        self.assertIn("gen", doc["invalid"][0]["error"])
 
     def test_missing_directory_is_a_usage_error(self):
         r = self.dtk("run-tagged", self.path("nope"), "-t", "x")
