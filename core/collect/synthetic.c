@@ -23,7 +23,7 @@
  *   missing points, to exercise missing-data detection.
  * Window bounds are ISO times, YAML dates/datetimes, epoch seconds, or
  * offsets from the execution time: a sign and an interval (`-30m`, `-2h`,
- * `-1d`, `+90s`, `-1w`, `-2 hours`).
+ * `-1d`, `+90s`, `-1w`, `-2 hours`), or `now` (the execution time itself).
  *
  * A compiled synthetic collector is immutable and thread-safe. */
 #include <math.h>
@@ -75,11 +75,16 @@ static int param_number(const dtk_value *params, const char *key, double def, do
 	return 0;
 }
 
-/* "-30m" and friends: a sign, then an interval as config.md spells it.
+/* "-30m" and friends: a sign, then an interval as config.md spells it; or
+ * "now".
  * 1 and *secs when s is an offset, 0 when it is not one, -1 (errstr set) when
  * it starts with a sign but is not a valid interval. */
 static int parse_relative(const char *s, int64_t *secs, char *errstr, size_t errstr_size)
 {
+	if (strcmp(s, "now") == 0) {
+		*secs = 0;
+		return 1;
+	}
 	if (s[0] != '-' && s[0] != '+')
 		return 0;
 	/* A signed bare number stays epoch seconds. */
