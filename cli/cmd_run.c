@@ -183,6 +183,7 @@ static void tagged_usage(FILE *f)
 
 typedef struct job {
 	const char *path;
+	char *name;		 /* metric name, when the file loads (deferred) */
 	dtk_config *cfg;
 	char *error;		 /* load error, when cfg is NULL */
 	dtk_check_result *result;
@@ -321,6 +322,8 @@ int cmd_run_tagged(int argc, char **argv)
 			continue;
 		}
 		int selected = dtk_select_match(&filter, (const char *const *)sel->tags, sel->ntags);
+		if (selected)
+			j->name = strdup(sel->name);
 		dtk_config_free(&sel);
 		if (!selected)
 			continue;
@@ -329,14 +332,15 @@ int cmd_run_tagged(int argc, char **argv)
 		njobs++;
 	}
 	/* two (or more) files with one name in a selection are all config
-	 * errors: mark every one first, free their configs after */
+	 * errors, --dry-run included: mark every one first, free their configs
+	 * after */
 	for (size_t i = 0; i < njobs; i++) {
-		for (size_t k = 0; jobs[i].cfg && k < njobs; k++) {
-			if (k == i || !jobs[k].cfg || strcmp(jobs[i].cfg->name, jobs[k].cfg->name) != 0)
+		for (size_t k = 0; jobs[i].name && !jobs[i].error && k < njobs; k++) {
+			if (k == i || !jobs[k].name || strcmp(jobs[i].name, jobs[k].name) != 0)
 				continue;
 			char msg[1024];
 			snprintf(msg, sizeof(msg), "duplicate metric name '%s' (also in %s)",
-				 jobs[i].cfg->name, jobs[k].path);
+				 jobs[i].name, jobs[k].path);
 			jobs[i].error = strdup(msg);
 			break;
 		}
@@ -435,6 +439,7 @@ out_jobs:
 	for (size_t i = 0; i < njobs; i++) {
 		dtk_config_free(&jobs[i].cfg);
 		dtk_check_result_free(&jobs[i].result);
+		free(jobs[i].name);
 		free(jobs[i].error);
 	}
 out:
