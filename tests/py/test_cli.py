@@ -643,6 +643,25 @@ class RunTagged(CliTestCase):
             self.assertIn("m_a", i["error"])
         self.assertEqual(self.datapoints("m_a"), [])
 
+    def test_dry_run_reports_duplicate_names(self):
+        # ambiguity: --dry-run only lists, but a listing that calls a
+        # selection fine when the real run would refuse it misleads
+        self.write("metrics/a2.yaml", synthetic_config("m_a", THRESHOLD_HIGH, tags="[x]"))
+        r = self.dtk("run-tagged", self.dir, "--dry-run", "-t", "x")
+        self.assertEqual(r.rc, 2, r)
+        self.assertRegex(r.out, r"invalid +\S*a\.yaml: duplicate metric name 'm_a'")
+        self.assertRegex(r.out, r"invalid +\S*a2\.yaml: duplicate metric name 'm_a'")
+        self.assertRegex(r.out, r"selected \S*c\.yaml")
+
+    def test_a_name_shared_with_an_invalid_file_is_still_a_duplicate(self):
+        self.write("metrics/a2.yaml", "name: m_a\ntags: [x]\ncollector: {type: synthetic}\n"
+                   "detector: {type: threshold}\n")
+        doc, _ = self.ran("-t", "x", rc=2)
+        self.assertEqual([r["metric"] for r in doc["results"]], ["m_c"])
+        errors = {os.path.basename(i["path"]): i["error"] for i in doc["invalid"]}
+        self.assertIn("duplicate metric name", errors["a.yaml"])
+        self.assertIn("threshold", errors["a2.yaml"])
+
     def test_three_files_with_one_name_are_all_config_errors(self):
         self.write("metrics/a2.yaml", synthetic_config("m_a", THRESHOLD_HIGH, tags="[x]"))
         self.write("metrics/a3.yaml", synthetic_config("m_a", THRESHOLD_HIGH, tags="[x]"))
