@@ -474,12 +474,16 @@ static int lex_tag(lexer *lx, int is_block, unsigned begin_line)
 			lx->pos = e;
 			continue;
 		}
-		if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-			size_t q = p;
-			while (q < lx->n && (lx->s[q] == '_' || is_digit(lx->s[q]) ||
-					     (lx->s[q] >= 'a' && lx->s[q] <= 'z') ||
-					     (lx->s[q] >= 'A' && lx->s[q] <= 'Z')))
-				q++;
+		uint32_t cp;
+		size_t k = tpl_utf8_next(lx->s + p, lx->n - p, &cp);
+		if (tpl_py_isident(cp, 1)) {
+			size_t q = p + k;
+			while (q < lx->n) {
+				k = tpl_utf8_next(lx->s + q, lx->n - q, &cp);
+				if (!tpl_py_isident(cp, 0))
+					break;
+				q += k;
+			}
 			if (push_text(lx, TK_NAME, lx->line, lx->s + p, q - p) != 0)
 				return -1;
 			lx->pos = q;
@@ -518,9 +522,8 @@ static int lex_tag(lexer *lx, int is_block, unsigned begin_line)
 			op = c;
 		if (!op) {
 			if ((unsigned char)c >= 0x80)
-				return lex_fail(lx, lx->line,
-						"unexpected character (only ASCII names and "
-						"operators are allowed in tags)");
+				return lex_fail(lx, lx->line, "unexpected character U+%04X",
+						(unsigned)cp);
 			return lex_fail(lx, lx->line, "unexpected char '%c'", c);
 		}
 		if (op == '(' || op == '[' || op == '{') {
@@ -601,6 +604,8 @@ int tpl_lex(const char *text, tpl_toks *toks, char *errstr, size_t errstr_size)
 			lx.pos = m + rawlen;
 			if (raw_strip)
 				skip_ws(&lx);
+			if (lx.pos >= lx.n)
+				break;
 			size_t j = lx.pos, endlen = 0;
 			int esign = 0, estrip = 0;
 			for (; j < lx.n; j++)
@@ -621,6 +626,8 @@ int tpl_lex(const char *text, tpl_toks *toks, char *errstr, size_t errstr_size)
 			continue;
 		}
 		lx.pos = m + 2 + (sign ? 1 : 0);
+		if (kind == '#' && lx.pos >= lx.n)
+			break; /* Jinja's lexer stops at the end, even inside a comment */
 		if (kind == '#') {
 			size_t j = lx.pos;
 			size_t endlen = 0;

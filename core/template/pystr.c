@@ -293,6 +293,20 @@ static const char *special_case(uint32_t c, int upper)
 	return NULL;
 }
 
+int tpl_py_isident(uint32_t cp, int start)
+{
+	if (cp == '_' || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
+		return 1;
+	if (cp >= '0' && cp <= '9')
+		return !start;
+	if (cp < 0x80)
+		return 0;
+	pthread_once(&locale_once, locale_init);
+	if (!utf8_locale)
+		return 0;
+	return start ? iswalpha_l((wint_t)cp, utf8_locale) : iswalnum_l((wint_t)cp, utf8_locale);
+}
+
 int tpl_py_case(dtk_buf *out, const char *s, size_t len, int upper)
 {
 	pthread_once(&locale_once, locale_init);

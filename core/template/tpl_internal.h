@@ -179,6 +179,9 @@ int tpl_utf8_put(dtk_buf *out, uint32_t cp);
 size_t tpl_utf8_count(const char *s, size_t len);
 /* Python str.isspace() for one code point. */
 int tpl_py_isspace(uint32_t cp);
+/* A code point that may start (start=1) or continue a name: ASCII letters,
+ * digits and "_", and non-ASCII letters (Python's \w, approximately). */
+int tpl_py_isident(uint32_t cp, int start);
 /* str.upper() / str.lower(). */
 int tpl_py_case(dtk_buf *out, const char *s, size_t len, int upper);
 

@@ -165,6 +165,7 @@ HAND_VARS = {
     "rows": [{"name": "a", "v": 1.5}, {"name": "б", "v": None}, {"name": "c", "v": 3}],
     "pairs": [["k1", 1], ["k2", 2]],
     "md": MAD_SET["metadata"],
+    "имя": "Юля",
 }
 
 HAND = [
@@ -279,6 +280,11 @@ HAND = [
     "{# multi\nline\ncomment #}after{#- x -#}  \n  tail",
     "{% raw %}{{ not }} {% if %}{% endraw %}|{%- raw -%}  {{ x }}  {%- endraw -%}  |",
     "{{ '}}' }} {{ '{{' }} {{ {'a': {'b': 1}} }}",
+    "{{ имя }}|{{ имя1 }}|{{ d.ключ }}|{{ имя|upper }}",
+    "tail{#",
+    "tail {#-",
+    "x{% raw %}",
+    "x{% raw %}y",
     "{",
     "{{ x }",
     "{% if x %}unclosed",
