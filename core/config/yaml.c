@@ -52,12 +52,14 @@ struct ynode {
 	unsigned anchored : 1;  /* has an anchor: constructed once, copied per use */
 	unsigned visiting : 1;  /* being constructed: reaching it again is a cycle */
 	unsigned flattened : 1; /* merge keys already folded in */
+	unsigned warned : 1;    /* a duplicate-key warning was given for this key */
 	unsigned line, col;
 	ynode **items; /* sequence items, or mapping key, value, key, value... */
 	size_t n, cap;
 	size_t merged; /* leading items that came from merge keys */
 	dtk_value *built; /* anchored nodes: the constructed value */
 	size_t built_count;
+	int built_height; /* container levels in built */
 	ynode *all_next; /* every node, for freeing */
 };
 
@@ -921,12 +923,17 @@ static int next_event(yctx *c, yaml_event_t *ev)
 	return 0;
 }
 
-static uint64_t hash_name(const char *s)
+static uint64_t hash_name_n(const char *s, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
 	return h;
+}
+
+static uint64_t hash_name(const char *s)
+{
+	return hash_name_n(s, strlen(s));
 }
 
 static yanchor *anchor_slot(yctx *c, const char *name)
@@ -1116,6 +1123,26 @@ static size_t value_count(const dtk_value *v)
 	return n;
 }
 
+static int value_height(const dtk_value *v)
+{
+	int h = 0;
+	if (v->type == DTK_V_LIST) {
+		for (size_t i = 0; i < v->u.list.n; i++) {
+			int sub = value_height(v->u.list.items[i]);
+			h = sub > h ? sub : h;
+		}
+		return h + 1;
+	}
+	if (v->type == DTK_V_MAP) {
+		for (size_t i = 0; i < v->u.map.n; i++) {
+			int sub = value_height(v->u.map.items[i].val);
+			h = sub > h ? sub : h;
+		}
+		return h + 1;
+	}
+	return 0;
+}
+
 static int spend(yctx *c, const ynode *nd, size_t n)
 {
 	c->made += n;
@@ -1234,6 +1261,8 @@ static int flatten(yctx *c, ynode *nd, int depth)
 			/* PyYAML reverses the list: later mappings go in first */
 			for (size_t s = nsrc; s-- > 0;) {
 				ynode *src = srcs[s];
+				if (!src->n)
+					continue;
 				if (nm + src->n > capm) {
 					size_t cap = (nm + src->n) * 2;
 					ynode **m = realloc(merge, cap * sizeof(*m));
@@ -1267,7 +1296,8 @@ static int flatten(yctx *c, ynode *nd, int depth)
 			goto out;
 		}
 		merge = NULL;
-		memcpy(items + nm, nd->items, nd->n * sizeof(ynode *));
+		if (nd->n)
+			memcpy(items + nm, nd->items, nd->n * sizeof(ynode *));
 		free(nd->items);
 		nd->items = items;
 		nd->n += nm;
@@ -1281,12 +1311,14 @@ out:
 	return rc;
 }
 
-static void warn_duplicate(yctx *c, const ynode *key)
+static void warn_duplicate(yctx *c, ynode *key)
 {
 	char shown[YAML_WARN_KEY_MAX + 4];
 	char msg[YAML_WARN_KEY_MAX + 64];
-	if (!c->warnings)
+	/* merged pairs construct their nodes again: warn once per source key */
+	if (!c->warnings || key->warned)
 		return;
+	key->warned = 1;
 	if (key->kind == YN_SCALAR)
 		quote_for_msg(key->val, key->len, shown, sizeof(shown));
 	else
@@ -1297,19 +1329,96 @@ static void warn_duplicate(yctx *c, const ynode *key)
 		dtk_value_free(&w);
 }
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* A hash consistent with key_equal, as Python's hash() is with ==. */
+static uint64_t key_hash(const dtk_value *k)
+{
+	switch (k->type) {
+	case DTK_V_BOOL:
+		return mix64((uint64_t)k->u.b);
+	case DTK_V_INT:
+		return mix64((uint64_t)k->u.i);
+	case DTK_V_FLOAT: {
+		double f = k->u.f;
+		if (isnan(f))
+			return 0x6e616eULL;
+		if (f == floor(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0)
+			return mix64((uint64_t)(int64_t)f);
+		uint64_t bits;
+		memcpy(&bits, &f, sizeof(bits));
+		return mix64(bits);
+	}
+	case DTK_V_STR:
+		return mix64(hash_name_n(k->u.str.s, k->u.str.len));
+	case DTK_V_DATE:
+		return mix64((uint64_t)k->u.dt.secs ^ 0x44);
+	case DTK_V_DATETIME: {
+		int64_t secs = k->u.dt.secs - (k->u.dt.has_tz ? 60 * (int64_t)k->u.dt.tz_min : 0);
+		return mix64((uint64_t)secs * 1000003u + (uint64_t)k->u.dt.usec);
+	}
+	default:
+		return 0x4e6f6e65ULL;
+	}
+}
+
+/* Key lookup for one mapping under construction: an open-addressing index
+ * over map->u.map.items, so large mappings stay linear. */
+typedef struct keyindex {
+	size_t *slots; /* entry index + 1; 0 is empty */
+	size_t cap;
+} keyindex;
+
+static size_t *keyindex_slot(keyindex *ix, const dtk_value *map, const dtk_value *key)
+{
+	size_t mask = ix->cap - 1;
+	for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask)
+		if (!ix->slots[i] || key_equal(map->u.map.items[ix->slots[i] - 1].key, key))
+			return &ix->slots[i];
+}
+
+/* Appends a pair known to be absent; takes both on success. */
+static int map_append(dtk_value *map, dtk_value *key, dtk_value *val)
+{
+	if (map->u.map.n == map->u.map.cap) {
+		size_t cap = map->u.map.cap ? map->u.map.cap * 2 : 4;
+		dtk_kv *items = realloc(map->u.map.items, cap * sizeof(*items));
+		if (!items)
+			return -1;
+		map->u.map.items = items;
+		map->u.map.cap = cap;
+	}
+	map->u.map.items[map->u.map.n].key = key;
+	map->u.map.items[map->u.map.n].val = val;
+	map->u.map.n++;
+	return 0;
+}
+
 static dtk_value *construct_map(yctx *c, ynode *nd, int depth)
 {
 	dtk_value *map = NULL, *key = NULL, *val = NULL;
 	unsigned char *explicit = NULL;
+	keyindex ix = {NULL, 0};
 	if (flatten(c, nd, 0) != 0)
 		goto fail;
+	size_t pairs = nd->n / 2;
+	ix.cap = 8;
+	while (ix.cap < 2 * pairs + 2)
+		ix.cap *= 2;
 	map = dtk_value_map();
-	explicit = calloc(nd->n / 2 + 1, 1);
-	if (!map || !explicit) {
+	explicit = calloc(pairs + 1, 1);
+	ix.slots = calloc(ix.cap, sizeof(*ix.slots));
+	if (!map || !explicit || !ix.slots) {
 		yerr_oom(c, nd->line, nd->col);
 		goto fail;
 	}
-	for (size_t i = 0; 2 * i < nd->n; i++) {
+	for (size_t i = 0; i < pairs; i++) {
 		ynode *kn = nd->items[2 * i];
 		int is_explicit = 2 * i >= nd->merged;
 		key = construct(c, kn, depth + 1);
@@ -1325,11 +1434,11 @@ static dtk_value *construct_map(yctx *c, ynode *nd, int depth)
 		val = construct(c, nd->items[2 * i + 1], depth + 1);
 		if (!val)
 			goto fail;
-		size_t j = 0;
-		while (j < map->u.map.n && !key_equal(map->u.map.items[j].key, key))
-			j++;
-		if (j < map->u.map.n) {
+		size_t *slot = keyindex_slot(&ix, map, key);
+		size_t j;
+		if (*slot) {
 			/* Python keeps the first key object and takes the last value */
+			j = *slot - 1;
 			if (is_explicit && explicit[j])
 				warn_duplicate(c, kn);
 			dtk_value_free(&map->u.map.items[j].val);
@@ -1337,17 +1446,21 @@ static dtk_value *construct_map(yctx *c, ynode *nd, int depth)
 			val = NULL;
 			dtk_value_free(&key);
 		} else {
-			if (dtk_value_map_set_v(map, key, val) != 0) {
+			j = map->u.map.n;
+			if (map_append(map, key, val) != 0) {
 				yerr_oom(c, kn->line, kn->col);
 				goto fail;
 			}
+			*slot = j + 1;
 			key = val = NULL;
 		}
 		explicit[j] |= (unsigned char)is_explicit;
 	}
+	free(ix.slots);
 	free(explicit);
 	return map;
 fail:
+	free(ix.slots);
 	free(explicit);
 	dtk_value_free(&key);
 	dtk_value_free(&val);
@@ -1418,8 +1531,8 @@ static dtk_value *construct_node(yctx *c, ynode *nd, int depth)
 static dtk_value *construct(yctx *c, ynode *nd, int depth)
 {
 	dtk_value *v = NULL;
-	if (depth >= YAML_MAX_DEPTH) {
-		yerr(c, nd->line, nd->col, "aliases nest the document deeper than %d levels",
+	if (nd->kind != YN_SCALAR && depth >= YAML_MAX_DEPTH) {
+		yerr(c, nd->line, nd->col, "nesting deeper than %d levels through aliases",
 		     YAML_MAX_DEPTH);
 		return NULL;
 	}
@@ -1443,9 +1556,16 @@ static dtk_value *construct(yctx *c, ynode *nd, int depth)
 			return v;
 		nd->built = v;
 		nd->built_count = value_count(v);
+		nd->built_height = value_height(v);
 		/* the cached original stays with the node; every use gets a copy */
-	} else if (spend(c, nd, nd->built_count) != 0) {
-		return NULL;
+	} else {
+		if (depth + nd->built_height > YAML_MAX_DEPTH) {
+			yerr(c, nd->line, nd->col, "nesting deeper than %d levels through aliases",
+			     YAML_MAX_DEPTH);
+			return NULL;
+		}
+		if (spend(c, nd, nd->built_count) != 0)
+			return NULL;
 	}
 	v = dtk_value_copy(nd->built);
 	if (!v)

@@ -335,6 +335,19 @@ static void test_yaml_duplicate_key_last_wins_and_warns(void **state)
 	dtk_value_free(&warnings);
 }
 
+static void test_yaml_duplicate_in_merged_map_warns_once(void **state)
+{
+	char err[256];
+	const char *text = "base: &b {inner: {k: 1, k: 2}}\nx: {<<: *b}\ny: {<<: *b}\n";
+	dtk_value *warnings = dtk_value_list();
+	dtk_value *doc = dtk_yaml_load(text, strlen(text), NULL, warnings, err, sizeof(err));
+	assert_non_null(doc);
+	assert_int_equal(warnings->u.list.n, 1);
+	assert_string_equal(dtk_value_cstr(warnings->u.list.items[0]), "line 1: duplicate key 'k'");
+	dtk_value_free(&doc);
+	dtk_value_free(&warnings);
+}
+
 static void test_yaml_merged_key_overridden_is_not_a_duplicate(void **state)
 {
 	char err[256];
@@ -461,14 +474,34 @@ static void test_yaml_nesting_deeper_than_limit_is_an_error(void **state)
 	text[n] = '\0';
 	assert_non_null(strstr(load_error(text), "nesting deeper than 200 levels"));
 
+	/* exactly at the limit, with a scalar inside the innermost list */
 	n = 0;
-	for (int i = 0; i < 150; i++)
+	for (int i = 0; i < 200; i++)
 		text[n++] = '[';
-	for (int i = 0; i < 150; i++)
+	text[n++] = '1';
+	for (int i = 0; i < 200; i++)
 		text[n++] = ']';
 	text[n] = '\0';
 	dtk_value *doc = load(text);
 	dtk_value_free(&doc);
+
+	/* aliases cannot build what the parser would refuse */
+	dtk_buf b;
+	dtk_buf_init(&b, 0);
+	dtk_buf_adds(&b, "a: &a ");
+	for (int i = 0; i < 150; i++)
+		dtk_buf_addc(&b, '[');
+	for (int i = 0; i < 150; i++)
+		dtk_buf_addc(&b, ']');
+	dtk_buf_adds(&b, "\nb: ");
+	for (int i = 0; i < 100; i++)
+		dtk_buf_addc(&b, '[');
+	dtk_buf_adds(&b, "*a");
+	for (int i = 0; i < 100; i++)
+		dtk_buf_addc(&b, ']');
+	dtk_buf_addc(&b, '\n');
+	assert_non_null(strstr(load_error(dtk_buf_str(&b)), "deeper than 200 levels through aliases"));
+	dtk_buf_free(&b);
 }
 
 static void test_yaml_billion_laughs_is_refused(void **state)
@@ -577,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_merge_of_a_scalar_is_an_error),
 		cmocka_unit_test(test_yaml_alias_is_a_deep_copy),
 		cmocka_unit_test(test_yaml_duplicate_key_last_wins_and_warns),
+		cmocka_unit_test(test_yaml_duplicate_in_merged_map_warns_once),
 		cmocka_unit_test(test_yaml_merged_key_overridden_is_not_a_duplicate),
 		cmocka_unit_test(test_yaml_keys_keep_their_yaml_types),
 		cmocka_unit_test(test_yaml_equal_keys_of_different_types_collide_as_in_python),
