@@ -367,7 +367,8 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		add_error(&r, "store", err);
 	if (store && (max_seconds || max_points) &&
 	    dtk_store_history(store, cfg->name, max_seconds ? point.ts - max_seconds : point.ts,
-			      point.ts, max_points, &hist, err, sizeof(err)) != 0)
+			      point.ts, max_points, cfg->collector.n_context_columns > 0, &hist, err,
+			      sizeof(err)) != 0)
 		add_error(&r, "store", err);
 	if (have_point && !point.is_missing) {
 		newest_found = 1;

@@ -34,6 +34,7 @@ enum {
 	ST_UPSERT,
 	ST_CUTOFF,
 	ST_RANGE,
+	ST_RANGE_VALUES,
 	ST_NEWEST,
 	ST_LAST,
 	ST_DETECTION,
@@ -56,6 +57,9 @@ static const char *const store_sql[ST_COUNT] = {
 	[ST_RANGE] = "SELECT collected_at, value, context FROM dtk_datapoints WHERE "
 		     "metric_name = ?1 AND is_missing = 0 AND collected_at >= ?2 AND "
 		     "collected_at < ?3 ORDER BY collected_at",
+	[ST_RANGE_VALUES] = "SELECT collected_at, value FROM dtk_datapoints WHERE "
+			    "metric_name = ?1 AND is_missing = 0 AND collected_at >= ?2 AND "
+			    "collected_at < ?3 ORDER BY collected_at",
 	[ST_NEWEST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ?1 AND "
 		      "is_missing = 0",
 	[ST_LAST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ?1",
@@ -85,7 +89,9 @@ static const char store_schema[] =
 	" is_missing INTEGER NOT NULL DEFAULT 0,"
 	" context TEXT,"
 	" inserted_at INTEGER NOT NULL,"
-	" UNIQUE (metric_name, collected_at));"
+	" PRIMARY KEY (metric_name, collected_at)) WITHOUT ROWID;" /* history reads are range
+								       scans of the key: no
+								       second lookup per row */
 	"CREATE TABLE IF NOT EXISTS dtk_detections ("
 	" metric_name TEXT NOT NULL,"
 	" collected_at INTEGER NOT NULL,"
@@ -361,7 +367,7 @@ out:
 	return rc;
 }
 
-static int series_push(dtk_series *out, int64_t ts, double v, dtk_value *ctx)
+static int series_push(dtk_series *out, int64_t ts, double v, int with_context, dtk_value *ctx)
 {
 	if (out->n == out->cap) {
 		size_t cap = out->cap ? out->cap * 2 : 64;
@@ -373,21 +379,25 @@ static int series_push(dtk_series *out, int64_t ts, double v, dtk_value *ctx)
 		if (!vals)
 			return -1;
 		out->values = vals;
-		dtk_value **c = realloc(out->context, cap * sizeof(*c));
-		if (!c)
-			return -1;
-		out->context = c;
+		if (with_context) {
+			dtk_value **c = realloc(out->context, cap * sizeof(*c));
+			if (!c)
+				return -1;
+			out->context = c;
+		}
 		out->cap = cap;
 	}
 	out->ts[out->n] = ts;
 	out->values[out->n] = v;
-	out->context[out->n] = ctx;
+	if (with_context)
+		out->context[out->n] = ctx;
 	out->n++;
 	return 0;
 }
 
 int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t before,
-		      int64_t min_points, dtk_series *out, char *errstr, size_t errstr_size)
+		      int64_t min_points, int with_context, dtk_series *out, char *errstr,
+		      size_t errstr_size)
 {
 	char perr[128];
 	int rc = -1, step;
@@ -411,21 +421,25 @@ int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t b
 		}
 		sqlite3_reset(st);
 	}
-	st = stmt(s, ST_RANGE);
+	if (out->n && !out->context != !with_context) {
+		snprintf(errstr, errstr_size, "storage: history appended with and without context");
+		goto out;
+	}
+	st = stmt(s, with_context ? ST_RANGE : ST_RANGE_VALUES);
 	sqlite3_bind_text(st, 1, metric, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, since);
 	sqlite3_bind_int64(st, 3, before);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		dtk_value *ctx = NULL;
-		const char *text = (const char *)sqlite3_column_text(st, 2);
-		size_t len = (size_t)sqlite3_column_bytes(st, 2);
-		if (text && len > 0 && len <= STORE_CONTEXT_MAX) {
+		const char *text = with_context ? (const char *)sqlite3_column_text(st, 2) : NULL;
+		size_t len = with_context ? (size_t)sqlite3_column_bytes(st, 2) : 0;
+		if (with_context && text && len > 0 && len <= STORE_CONTEXT_MAX) {
 			ctx = dtk_json_parse(text, len, perr, sizeof(perr));
 			if (ctx && ctx->type != DTK_V_MAP)
 				dtk_value_free(&ctx);
 		}
 		if (series_push(out, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
-				ctx) != 0) {
+				with_context, ctx) != 0) {
 			dtk_value_free(&ctx);
 			snprintf(errstr, errstr_size, "storage: out of memory reading history");
 			goto out;
@@ -439,6 +453,7 @@ int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t b
 out:
 	sqlite3_reset(s->st[ST_CUTOFF]);
 	sqlite3_reset(s->st[ST_RANGE]);
+	sqlite3_reset(s->st[ST_RANGE_VALUES]);
 	return rc;
 }
 

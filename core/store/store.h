@@ -52,9 +52,12 @@ int dtk_store_upsert(dtk_store *s, const char *metric, const dtk_row *rows, size
 
 /* Non-missing points of metric with since <= ts < before, plus, when
  * min_points > 0, at least the newest min_points points before `before`.
- * Appends to out, oldest first. */
+ * Appends to out, oldest first. Context maps are read only with_context
+ * (out->context stays NULL otherwise: parsing them dominates the cost of
+ * a check that does not need them). */
 int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t before,
-		      int64_t min_points, dtk_series *out, char *errstr, size_t errstr_size);
+		      int64_t min_points, int with_context, dtk_series *out, char *errstr,
+		      size_t errstr_size);
 
 /* The newest non-missing point's timestamp; *found 0 when none. */
 int dtk_store_newest(dtk_store *s, const char *metric, int64_t *ts, int *found,

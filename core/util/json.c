@@ -311,8 +311,13 @@ static dtk_value *jp_string(json_parser *p)
 			break;
 		}
 		if (c != '\\') {
-			dtk_buf_addc(&b, (char)c);
-			p->pos++;
+			/* copy the whole run up to the next quote, escape or control */
+			size_t end = p->pos + 1;
+			while (end < p->len && p->s[end] != '"' && p->s[end] != '\\' &&
+			       (unsigned char)p->s[end] >= 0x20)
+				end++;
+			dtk_buf_add(&b, p->s + p->pos, end - p->pos);
+			p->pos = end;
 			continue;
 		}
 		if (p->pos + 1 >= p->len)

@@ -79,13 +79,13 @@ static void test_store_upsert_same_time_overwrites(void **state)
 	dtk_series h = {0};
 	put(s, "ow", T0, 1.0, 0);
 	put(s, "ow", T0, 2.0, 0);
-	assert_int_equal(dtk_store_history(s, "ow", 0, T0 + 1, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "ow", 0, T0 + 1, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 1);
 	assert_true(h.values[0] == 2.0);
 	dtk_series_clear(&h);
 	/* a later missing point at the same time replaces the value */
 	put(s, "ow", T0, 0.0, 1);
-	assert_int_equal(dtk_store_history(s, "ow", 0, T0 + 1, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "ow", 0, T0 + 1, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 0);
 	dtk_series_clear(&h);
 	dtk_store_close(&s);
@@ -105,7 +105,7 @@ static void test_store_history_excludes_missing_and_the_current_time(void **stat
 	assert_int_equal(dtk_store_upsert(s, "h", rows, 5, err, sizeof(err)), 0);
 	dtk_value_free(&rows[2].context);
 	put(s, "other", T0 + 600, 99.0, 0);
-	assert_int_equal(dtk_store_history(s, "h", T0, T0 + 2400, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "h", T0, T0 + 2400, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 3);
 	assert_int_equal(h.ts[0], T0);
 	assert_int_equal(h.ts[1], T0 + 1200);
@@ -126,18 +126,18 @@ static void test_store_history_min_points_reaches_back_past_since(void **state)
 		put(s, "mp", T0 + i * 600, i, 0);
 	/* the window alone holds 2 points (7, 8); min_points 5 gives 4..8 */
 	assert_int_equal(
-		dtk_store_history(s, "mp", T0 + 7 * 600, T0 + 9 * 600, 5, &h, err, sizeof(err)), 0);
+		dtk_store_history(s, "mp", T0 + 7 * 600, T0 + 9 * 600, 5, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 5);
 	assert_int_equal(h.ts[0], T0 + 4 * 600);
 	assert_int_equal(h.ts[4], T0 + 8 * 600);
 	dtk_series_clear(&h);
 	/* a window holding more than min_points keeps the whole window */
-	assert_int_equal(dtk_store_history(s, "mp", T0, T0 + 9 * 600, 3, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "mp", T0, T0 + 9 * 600, 3, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 9);
 	dtk_series_clear(&h);
 	/* fewer points than min_points: all of them */
 	assert_int_equal(
-		dtk_store_history(s, "mp", T0 + 8 * 600, T0 + 9 * 600, 50, &h, err, sizeof(err)), 0);
+		dtk_store_history(s, "mp", T0 + 8 * 600, T0 + 9 * 600, 50, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 9);
 	dtk_series_clear(&h);
 	dtk_store_close(&s);
@@ -225,17 +225,17 @@ static void test_store_retention_deletes_old_rows(void **state)
 		put(s, "ret", T0 + d * 86400, d, 0);
 	put(s, "ret-other", T0, 1.0, 0);
 	assert_int_equal(dtk_store_retention(s, "ret", now, 3, 0, err, sizeof(err)), 0);
-	assert_int_equal(dtk_store_history(s, "ret", 0, now + 1, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "ret", 0, now + 1, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 4);
 	assert_int_equal(h.ts[0], now - 3 * 86400);
 	dtk_series_clear(&h);
-	assert_int_equal(dtk_store_history(s, "ret-other", 0, now, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "ret-other", 0, now, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 1);
 	dtk_series_clear(&h);
 	/* zero days keeps everything */
 	assert_int_equal(dtk_store_retention(s, "ret", now + 100 * 86400, 0, 0, err, sizeof(err)),
 			 0);
-	assert_int_equal(dtk_store_history(s, "ret", 0, now + 1, 0, &h, err, sizeof(err)), 0);
+	assert_int_equal(dtk_store_history(s, "ret", 0, now + 1, 0, 1, &h, err, sizeof(err)), 0);
 	assert_int_equal(h.n, 4);
 	dtk_series_clear(&h);
 	dtk_store_close(&s);
