@@ -56,8 +56,10 @@ def python_side(text):
 def c_side(tool, text):
     p = subprocess.run([tool], input=text.encode("utf-8"), capture_output=True, timeout=30)
     err = p.stderr.decode("utf-8", "replace")
-    if p.returncode != 0:
+    if p.returncode == 1:
         return False, err.strip(), err
+    if p.returncode != 0:  # a crash or a sanitizer report is never a match
+        return None, "exit status %d: %s" % (p.returncode, err.strip()), err
     return True, json.loads(p.stdout.decode("utf-8")), err
 
 
@@ -82,6 +84,9 @@ def main():
     for name, text in cases:
         py_ok, py_val = python_side(text)
         c_ok, c_val, c_err = c_side(tool, text)
+        if c_ok is None:
+            mismatches.append("%s: C loader crashed (%s)" % (name, c_val))
+            continue
         if py_ok != c_ok:
             mismatches.append("%s: PyYAML %s, C %s"
                               % (name, "loads %s" % json.dumps(py_val) if py_ok

@@ -245,4 +245,10 @@ h: ! 12
     ("bom_prefix", "\ufeffa: 1\n"),
     ("crlf_lines", "a: 1\r\nb: |\r\n  x\r\n  y\r\n"),
     ("long_key_question", "? a\n: 1\n? b\n"),
+    ("env_placeholders", "port: ${PORT}\nurl: \"${URL:-http://x}\"\nexpr: ${{ a }}\n"),
+    ("alias_as_key_dup", "&k key: 1\n*k : 2\n"),
+    ("tag_and_anchor", "a: !!str &x 12\nb: *x\nc: &y !!int '7'\nd: *y\n"),
+    ("root_block_scalar", "--- |\n  root text\n  more\n"),
+    ("flow_pairs_in_seq", "[a: 1, {b: 2}, ? c]\n"),
+    ("long_string", "a: " + "x" * 5000 + "\nb: '" + "й" * 3000 + "'\n"),
 ]
