@@ -184,26 +184,6 @@ static void save_missed(run *r, dtk_state *st, const dtk_detection *d, int64_t p
 	dtk_state_set(st, key, val, (int64_t)time(NULL), MISSED_TTL, err, sizeof(err));
 }
 
-static dtk_value *detection_json(const dtk_detection *d)
-{
-	dtk_value *m = dtk_value_map();
-	if (!m)
-		return NULL;
-	dtk_value_map_set_str(m, "detector_id", d->detector_id);
-	dtk_value_map_set_str(m, "detector_type", d->detector_type);
-	dtk_value_map_set_bool(m, "is_anomaly", d->is_anomaly);
-	dtk_value_map_set_num(m, "score", d->score);
-	dtk_value_map_set_num(m, "lower_bound", d->lower_bound);
-	dtk_value_map_set_num(m, "upper_bound", d->upper_bound);
-	dtk_value_map_set_str(m, "direction", d->direction);
-	dtk_value_map_set_num(m, "percent_deviation", d->percent_deviation);
-	dtk_value_map_set_str(m, "skipped", d->skipped);
-	dtk_value *meta = d->metadata ? dtk_value_copy(d->metadata) : dtk_value_map();
-	if (!meta || dtk_value_map_set(m, "metadata", meta) != 0)
-		dtk_value_free(&meta);
-	return m;
-}
-
 static void set_time(dtk_value *map, const char *key, int64_t t_ms, int with_ms)
 {
 	char buf[48];
@@ -447,7 +427,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	}
 	dtk_value *dets = dtk_value_list();
 	for (size_t i = 0; dets && i < cfg->ndetectors; i++) {
-		dtk_value *d = detection_json(&det[i]);
+		dtk_value *d = dtk_message_detection(&det[i]);
 		if (!d || dtk_value_list_push(dets, d) != 0)
 			dtk_value_free(&d);
 	}

@@ -7,7 +7,7 @@
 #include "util/buf.h"
 #include "util/pyfmt.h"
 
-static dtk_value *detection_value(const dtk_detection *d)
+dtk_value *dtk_message_detection(const dtk_detection *d)
 {
 	dtk_value *m = dtk_value_map();
 	if (!m)
@@ -58,7 +58,7 @@ dtk_value *dtk_message_vars(const dtk_config *cfg, int64_t execution_time, int64
 	set_owned(vars, "metadata", meta);
 	dtk_value *list = dtk_value_list();
 	for (size_t i = 0; list && i < ndet; i++) {
-		dtk_value *dv = detection_value(&det[i]);
+		dtk_value *dv = dtk_message_detection(&det[i]);
 		if (!dv || dtk_value_list_push(list, dv) != 0)
 			dtk_value_free(&dv);
 	}

@@ -10,6 +10,10 @@
 #include "detect/detector.h"
 #include "util/value.h"
 
+/* One detection record as a map (detection.md), owned by the caller; the
+ * form results and templates share. NULL when out of memory. */
+dtk_value *dtk_message_detection(const dtk_detection *d);
+
 /* The template variables for a check; a map owned by the caller. primary
  * is the index of the primary detection, or -1. */
 dtk_value *dtk_message_vars(const dtk_config *cfg, int64_t execution_time, int64_t point_ts,

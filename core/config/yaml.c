@@ -1155,52 +1155,14 @@ static int spend(yctx *c, const ynode *nd, size_t n)
 	return 0;
 }
 
-static int is_number(const dtk_value *v)
-{
-	return v->type == DTK_V_BOOL || v->type == DTK_V_INT || v->type == DTK_V_FLOAT;
-}
-
-static int int_equals_float(int64_t i, double f)
-{
-	if (!isfinite(f) || f != floor(f) || f < -9223372036854775808.0 ||
-	    f >= 9223372036854775808.0)
-		return 0;
-	return (int64_t)f == i;
-}
-
 /* Python dict key equality for the hashable values YAML produces: 1, 1.0
  * and True are one key; aware datetimes compare as instants; PyYAML's .nan
  * is a single object, so NaN keys collide. */
 static int key_equal(const dtk_value *a, const dtk_value *b)
 {
-	if (is_number(a) && is_number(b)) {
-		if (a->type == DTK_V_FLOAT && b->type == DTK_V_FLOAT)
-			return a->u.f == b->u.f || (isnan(a->u.f) && isnan(b->u.f));
-		if (a->type == DTK_V_FLOAT)
-			return int_equals_float(b->type == DTK_V_BOOL ? b->u.b : b->u.i, a->u.f);
-		if (b->type == DTK_V_FLOAT)
-			return int_equals_float(a->type == DTK_V_BOOL ? a->u.b : a->u.i, b->u.f);
-		return (a->type == DTK_V_BOOL ? a->u.b : a->u.i) ==
-		       (b->type == DTK_V_BOOL ? b->u.b : b->u.i);
-	}
-	if (a->type != b->type)
-		return 0;
-	switch (a->type) {
-	case DTK_V_NULL:
+	if (a->type == DTK_V_FLOAT && b->type == DTK_V_FLOAT && isnan(a->u.f) && isnan(b->u.f))
 		return 1;
-	case DTK_V_STR:
-		return a->u.str.len == b->u.str.len &&
-		       memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
-	case DTK_V_DATE:
-		return a->u.dt.secs == b->u.dt.secs;
-	case DTK_V_DATETIME:
-		if (a->u.dt.has_tz != b->u.dt.has_tz || a->u.dt.usec != b->u.dt.usec)
-			return 0;
-		return a->u.dt.secs - 60 * (int64_t)a->u.dt.tz_min ==
-		       b->u.dt.secs - 60 * (int64_t)b->u.dt.tz_min;
-	default:
-		return 0;
-	}
+	return dtk_value_equal(a, b);
 }
 
 static dtk_value *construct(yctx *c, ynode *nd, int depth);

@@ -197,45 +197,7 @@ static int64_t dt_instant(const dtk_value *v)
 
 int tpl_py_eq(const dtk_value *a, const dtk_value *b)
 {
-	if (is_number(a) && is_number(b))
-		return num_order(a, b) == 0;
-	if (a->type != b->type)
-		return 0;
-	switch (a->type) {
-	case DTK_V_NULL:
-		return 1;
-	case DTK_V_STR:
-		return a->u.str.len == b->u.str.len &&
-		       memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
-	case DTK_V_LIST:
-		if (a->u.list.n != b->u.list.n)
-			return 0;
-		for (size_t i = 0; i < a->u.list.n; i++)
-			if (!tpl_py_eq(a->u.list.items[i], b->u.list.items[i]))
-				return 0;
-		return 1;
-	case DTK_V_MAP:
-		if (a->u.map.n != b->u.map.n)
-			return 0;
-		for (size_t i = 0; i < a->u.map.n; i++) {
-			size_t j;
-			for (j = 0; j < b->u.map.n; j++)
-				if (tpl_py_eq(a->u.map.items[i].key, b->u.map.items[j].key))
-					break;
-			if (j == b->u.map.n ||
-			    !tpl_py_eq(a->u.map.items[i].val, b->u.map.items[j].val))
-				return 0;
-		}
-		return 1;
-	case DTK_V_DATE:
-		return a->u.dt.secs == b->u.dt.secs;
-	case DTK_V_DATETIME:
-		if (a->u.dt.has_tz != b->u.dt.has_tz)
-			return 0;
-		return dt_instant(a) == dt_instant(b);
-	default:
-		return 0;
-	}
+	return dtk_value_equal(a, b);
 }
 
 int tpl_py_order(const dtk_value *a, const dtk_value *b, int *ord)

@@ -319,16 +319,34 @@ int dtk_value_number(const dtk_value *v, double *out)
 	}
 }
 
+/* Python's int == float: exact, so 2**53 + 1 != 2.0**53. */
+static int int_equals_float(int64_t i, double f)
+{
+	if (!isfinite(f) || f != floor(f) || f < -9223372036854775808.0 ||
+	    f >= 9223372036854775808.0)
+		return 0;
+	return (int64_t)f == i;
+}
+
+static int64_t int_of(const dtk_value *v)
+{
+	return v->type == DTK_V_BOOL ? v->u.b : v->u.i;
+}
+
 int dtk_value_equal(const dtk_value *a, const dtk_value *b)
 {
 	if (!a || !b)
 		return a == b;
-	double x, y;
-	if (dtk_value_number(a, &x) && dtk_value_number(b, &y)) {
-		if (a->type != DTK_V_FLOAT && b->type != DTK_V_FLOAT)
-			return (a->type == DTK_V_BOOL ? a->u.b : a->u.i) ==
-			       (b->type == DTK_V_BOOL ? b->u.b : b->u.i);
-		return x == y;
+	int an = a->type == DTK_V_BOOL || a->type == DTK_V_INT || a->type == DTK_V_FLOAT;
+	int bn = b->type == DTK_V_BOOL || b->type == DTK_V_INT || b->type == DTK_V_FLOAT;
+	if (an && bn) {
+		if (a->type == DTK_V_FLOAT && b->type == DTK_V_FLOAT)
+			return a->u.f == b->u.f;
+		if (a->type == DTK_V_FLOAT)
+			return int_equals_float(int_of(b), a->u.f);
+		if (b->type == DTK_V_FLOAT)
+			return int_equals_float(int_of(a), b->u.f);
+		return int_of(a) == int_of(b);
 	}
 	if (a->type != b->type)
 		return 0;
@@ -349,15 +367,23 @@ int dtk_value_equal(const dtk_value *a, const dtk_value *b)
 		if (a->u.map.n != b->u.map.n)
 			return 0;
 		for (size_t i = 0; i < a->u.map.n; i++) {
-			dtk_kv *kv = map_find(b, a->u.map.items[i].key);
-			if (!kv || !dtk_value_equal(a->u.map.items[i].val, kv->val))
+			size_t j = 0;
+			while (j < b->u.map.n &&
+			       !dtk_value_equal(a->u.map.items[i].key, b->u.map.items[j].key))
+				j++;
+			if (j == b->u.map.n ||
+			    !dtk_value_equal(a->u.map.items[i].val, b->u.map.items[j].val))
 				return 0;
 		}
 		return 1;
 	case DTK_V_DATE:
+		return a->u.dt.secs == b->u.dt.secs;
 	case DTK_V_DATETIME:
-		return a->u.dt.secs == b->u.dt.secs && a->u.dt.usec == b->u.dt.usec &&
-		       a->u.dt.has_tz == b->u.dt.has_tz && a->u.dt.tz_min == b->u.dt.tz_min;
+		/* naive never equals aware; aware ones compare as instants */
+		if (a->u.dt.has_tz != b->u.dt.has_tz || a->u.dt.usec != b->u.dt.usec)
+			return 0;
+		return a->u.dt.secs - 60 * (int64_t)(a->u.dt.has_tz ? a->u.dt.tz_min : 0) ==
+		       b->u.dt.secs - 60 * (int64_t)(b->u.dt.has_tz ? b->u.dt.tz_min : 0);
 	default:
 		return 0;
 	}
