@@ -33,6 +33,7 @@
 
 #include "collect/collector.h"
 #include "util/interval.h"
+#include "util/params.h"
 #include "util/timeparse.h"
 
 #define SYN_EPOCH_2024 INT64_C(1704067200) /* 2024-01-01T00:00:00Z */
@@ -58,22 +59,6 @@ typedef struct synthetic {
 	syn_window *missing;
 	size_t n_missing;
 } synthetic;
-
-static int param_number(const dtk_value *params, const char *key, double def, double *out,
-			char *errstr, size_t errstr_size)
-{
-	const dtk_value *v = dtk_value_map_get(params, key);
-	*out = def;
-	if (!v || v->type == DTK_V_NULL)
-		return 0;
-	if ((v->type != DTK_V_INT && v->type != DTK_V_FLOAT) || !dtk_value_number(v, out) ||
-	    !isfinite(*out)) {
-		snprintf(errstr, errstr_size, "%s: must be a finite number, got %s", key,
-			 dtk_value_type_name(v));
-		return -1;
-	}
-	return 0;
-}
 
 /* "-30m" and friends: a sign, then an interval as config.md spells it; or
  * "now".
@@ -214,11 +199,11 @@ static int synthetic_compile(const dtk_value *params, dtk_value *warnings, void 
 		snprintf(errstr, errstr_size, "params: must be a mapping");
 		goto out;
 	}
-	if (param_number(params, "base", 100.0, &s->base, errstr, errstr_size) != 0 ||
-	    param_number(params, "noise", 0.0, &s->noise, errstr, errstr_size) != 0 ||
-	    param_number(params, "daily_amplitude", 0.0, &s->daily, errstr, errstr_size) != 0 ||
-	    param_number(params, "weekly_amplitude", 0.0, &s->weekly, errstr, errstr_size) != 0 ||
-	    param_number(params, "trend", 0.0, &s->trend, errstr, errstr_size) != 0)
+	if (dtk_param_number(params, "base", 100.0, &s->base, errstr, errstr_size) != 0 ||
+	    dtk_param_number(params, "noise", 0.0, &s->noise, errstr, errstr_size) != 0 ||
+	    dtk_param_number(params, "daily_amplitude", 0.0, &s->daily, errstr, errstr_size) != 0 ||
+	    dtk_param_number(params, "weekly_amplitude", 0.0, &s->weekly, errstr, errstr_size) != 0 ||
+	    dtk_param_number(params, "trend", 0.0, &s->trend, errstr, errstr_size) != 0)
 		goto out;
 	const dtk_value *seed = dtk_value_map_get(params, "seed");
 	if (seed && seed->type != DTK_V_NULL) {
