@@ -1345,23 +1345,6 @@ static size_t *keyindex_slot(keyindex *ix, const dtk_value *map, const dtk_value
 			return &ix->slots[i];
 }
 
-/* Appends a pair known to be absent; takes both on success. */
-static int map_append(dtk_value *map, dtk_value *key, dtk_value *val)
-{
-	if (map->u.map.n == map->u.map.cap) {
-		size_t cap = map->u.map.cap ? map->u.map.cap * 2 : 4;
-		dtk_kv *items = realloc(map->u.map.items, cap * sizeof(*items));
-		if (!items)
-			return -1;
-		map->u.map.items = items;
-		map->u.map.cap = cap;
-	}
-	map->u.map.items[map->u.map.n].key = key;
-	map->u.map.items[map->u.map.n].val = val;
-	map->u.map.n++;
-	return 0;
-}
-
 static dtk_value *construct_map(yctx *c, ynode *nd, int depth)
 {
 	dtk_value *map = NULL, *key = NULL, *val = NULL;
@@ -1409,7 +1392,7 @@ static dtk_value *construct_map(yctx *c, ynode *nd, int depth)
 			dtk_value_free(&key);
 		} else {
 			j = map->u.map.n;
-			if (map_append(map, key, val) != 0) {
+			if (dtk_value_map_push(map, key, val) != 0) {
 				yerr_oom(c, kn->line, kn->col);
 				goto fail;
 			}

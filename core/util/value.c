@@ -120,6 +120,13 @@ int dtk_value_map_set_v(dtk_value *map, dtk_value *key, dtk_value *val)
 		dtk_value_free(&key);
 		return 0;
 	}
+	return dtk_value_map_push(map, key, val);
+}
+
+int dtk_value_map_push(dtk_value *map, dtk_value *key, dtk_value *val)
+{
+	if (!map || map->type != DTK_V_MAP || !key || !val)
+		return -1;
 	if (map->u.map.n == map->u.map.cap) {
 		size_t cap = map->u.map.cap ? map->u.map.cap * 2 : 4;
 		dtk_kv *items = realloc(map->u.map.items, cap * sizeof(*items));

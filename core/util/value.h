@@ -80,6 +80,10 @@ int dtk_value_list_push(dtk_value *list, dtk_value *item);
  * stays with the caller. */
 int dtk_value_map_set(dtk_value *map, const char *key, dtk_value *val);
 
+/* Appends a pair whose key the caller knows is absent (no lookup); takes
+ * both on success (0), leaves them with the caller on failure (-1). */
+int dtk_value_map_push(dtk_value *map, dtk_value *key, dtk_value *val);
+
 /* As dtk_value_map_set with any value as key; takes both on success. */
 int dtk_value_map_set_v(dtk_value *map, dtk_value *key, dtk_value *val);
 
