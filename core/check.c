@@ -47,20 +47,6 @@ void dtk_session_free(dtk_session **ps)
 	*ps = NULL;
 }
 
-int64_t dtk_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 void dtk_format_time(int64_t t_ms, int with_ms, char *out, size_t outsz)
 {
 	int64_t secs = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);
@@ -258,7 +244,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	static const dtk_check_options no_options;
 	const dtk_check_options *opt = opt_in ? opt_in : &no_options;
 	dtk_session *own_session = NULL;
-	double t_start = mono_ms();
+	double t_start = dtk_mono_ms();
 	int64_t started_ms = dtk_now_ms();
 	dtk_check_result *res = calloc(1, sizeof(*res));
 	dtk_value *json = dtk_value_map();
@@ -286,7 +272,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	add_warnings(&r, cfg->warnings);
 
 	/* collect */
-	t0 = mono_ms();
+	t0 = dtk_mono_ms();
 	dtk_collect_request req = {
 		.metric_name = cfg->name,
 		.execution_time = exec,
@@ -305,7 +291,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		dtk_rows_init(&rows);
 	}
 	add_warnings(&r, rows.warnings);
-	t_collect = mono_ms() - t0;
+	t_collect = dtk_mono_ms() - t0;
 
 	/* the current point: the newest row, or a missing point for the slot */
 	int have_point = !collect_failed;
@@ -320,7 +306,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		point = rows.rows[rows.n - 1];
 
 	/* store, then read the baseline */
-	t0 = mono_ms();
+	t0 = dtk_mono_ms();
 	dtk_store *store = NULL;
 	dtk_state *state = NULL;
 	int64_t max_seconds = 0, max_points = 0;
@@ -362,10 +348,10 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		if (!state)
 			add_error(&r, "alert", err);
 	}
-	t_store = mono_ms() - t0;
+	t_store = dtk_mono_ms() - t0;
 
 	/* detect */
-	t0 = mono_ms();
+	t0 = dtk_mono_ms();
 	det = calloc(cfg->ndetectors ? cfg->ndetectors : 1, sizeof(*det));
 	if (!det)
 		goto oom;
@@ -399,7 +385,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 				primary = (int)i;
 		}
 	}
-	t_detect = mono_ms() - t0;
+	t_detect = dtk_mono_ms() - t0;
 
 	const char *status = r.failed ? "error" : any_anomaly ? "anomaly" : "ok";
 
@@ -434,7 +420,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	set_owned(json, "detections", dets);
 
 	/* alert */
-	t0 = mono_ms();
+	t0 = dtk_mono_ms();
 	dtk_value *alerts = dtk_value_list();
 	dtk_value *summary = dtk_value_map();
 	if (!alerts || !summary) {
@@ -458,6 +444,8 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 			.error_message = r.first_error,
 			.state = state,
 			.now = (int64_t)time(NULL),
+			.deadline_ms = opt->deadline_ms ? opt->deadline_ms
+							: started_ms + cfg->schedule.timeout * 1000,
 		};
 		res->alert_sent = dtk_alert_process(&actx, alerts, summary) > 0;
 		for (size_t i = 0; i < alerts->u.list.n; i++) {
@@ -479,15 +467,15 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		dtk_value_map_set_str(summary, "suppressed_by", NULL);
 		free(reason);
 	}
-	t_alert = mono_ms() - t0;
+	t_alert = dtk_mono_ms() - t0;
 
 	/* detections and retention after alerting, so rows carry alert_sent */
-	double t1 = mono_ms();
+	double t1 = dtk_mono_ms();
 	if (store && !opt->no_store && cfg->storage.save_detections)
 		save_detections(&r, store, det, cfg->ndetectors, point.ts, exec, summary);
 	if (store && !opt->no_store)
 		apply_retention(&r, store, state);
-	t_store += mono_ms() - t1;
+	t_store += dtk_mono_ms() - t1;
 
 	status = r.failed ? "error" : any_anomaly ? "anomaly" : "ok";
 	dtk_value_map_set_str(json, "status", status);
@@ -514,7 +502,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		dtk_value_map_set_num(timings, "store", t_store);
 		dtk_value_map_set_num(timings, "detect", t_detect);
 		dtk_value_map_set_num(timings, "alert", t_alert);
-		dtk_value_map_set_num(timings, "total", mono_ms() - t_start);
+		dtk_value_map_set_num(timings, "total", dtk_mono_ms() - t_start);
 	}
 	set_owned(json, "timings_ms", timings);
 	set_time(json, "finished_at", dtk_now_ms(), 1);

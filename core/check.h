@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "util/clock.h"
 #include "util/value.h"
 
 /* Per-thread connections reused across checks: storage handles by
@@ -31,6 +32,7 @@ typedef struct dtk_check_options {
 	const char *dispatch_id; /* NULL for dtk run */
 	const dtk_value *worker; /* result's worker object; borrowed; NULL = null */
 	int64_t queued_ms;
+	int64_t deadline_ms; /* wall clock; 0 = start + schedule.timeout */
 	const char *state_path; /* local alert-state db; NULL = $DTK_STATE_DIR/dtk.db */
 } dtk_check_options;
 
@@ -48,9 +50,6 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt, dtk_sessi
 		  dtk_check_result **out);
 
 void dtk_check_result_free(dtk_check_result **r);
-
-/* Current time in milliseconds since the epoch. */
-int64_t dtk_now_ms(void);
 
 /* RFC 3339 UTC text of t seconds (+ms when with_ms): "2024-11-02T14:30:00Z". */
 void dtk_format_time(int64_t t_ms, int with_ms, char *out, size_t outsz);

@@ -8,6 +8,8 @@
 #include "alert/message.h"
 #include "template/template.h"
 #include "util/buf.h"
+#include "util/clock.h"
+#include "util/hash.h"
 
 #define SENT_TTL (7 * 86400)
 
@@ -177,10 +179,43 @@ static decision decide(const dtk_alert_ctx *c, const dtk_alerter_cfg *a)
 		char err[256];
 		if (c->state)
 			dtk_state_del(c->state, key, err, sizeof(err));
-		if (cond->notify_recovery)
+		/* a channel that tracks firing alerts (Alertmanager) must hear the
+		 * resolution whatever notify_recovery says */
+		if (cond->notify_recovery || a->impl->repost_while_firing)
 			d.kind = "recovery";
 	}
 	return d;
+}
+
+/* Waits for a delivery slot of the alerter's URL: at most rate_per_second
+ * (default 1) messages a second per URL, counted in the alert state so
+ * every process (and, with Redis, every worker) shares the limit. The key
+ * holds a hash of the URL, never the URL (its path is a secret). */
+static int wait_rate_slot(const dtk_alert_ctx *c, const dtk_alerter_cfg *a, char *err,
+			  size_t errsz)
+{
+	const char *url = a->impl->rate_key ? a->impl->rate_key(a->compiled) : NULL;
+	double rate = 1.0;
+	const dtk_value *r = dtk_value_map_get(a->params, "rate_per_second");
+	if (!url || !c->state || (dtk_value_number(r, &rate) && rate <= 0))
+		return 0;
+	char hash[65], key[128], serr[256];
+	if (dtk_sha256_hex(url, strlen(url), hash) != 0)
+		return 0;
+	for (;;) {
+		int64_t now = dtk_now_ms();
+		int64_t slot = (int64_t)((double)now * rate / 1000.0);
+		snprintf(key, sizeof(key), "dtk:rate:%.16s:%lld", hash, (long long)slot);
+		int got = dtk_state_set_nx(c->state, key, "1", now / 1000, 2, serr, sizeof(serr));
+		if (got != 0)
+			return 0; /* a slot, or the state failed: deliver rather than drop */
+		int64_t next = (int64_t)((double)(slot + 1) * 1000.0 / rate) + 1;
+		if (c->deadline_ms && next > c->deadline_ms) {
+			snprintf(err, errsz, "rate limit: no delivery slot before the deadline");
+			return -1;
+		}
+		dtk_sleep_ms(next - now);
+	}
 }
 
 static double num_var(const dtk_value *vars, const char *key, int *missing)
@@ -246,7 +281,8 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 			int64_t cooldown = (int64_t)(a->cond.cooldown_minutes * 60);
 			if (state_is(c, key, d.kind)) {
 				d.suppressed_by = "duplicate";
-			} else if (strcmp(d.kind, "recovery") != 0 && cooldown > 0 && c->state &&
+			} else if (strcmp(d.kind, "recovery") != 0 && !a->impl->repost_while_firing &&
+				   cooldown > 0 && c->state &&
 				   dtk_state_get(c->state, ckey, c->now, &last, serr,
 						 sizeof(serr)) == 1) {
 				char *end;
@@ -260,14 +296,22 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 		if (d.kind && !d.suppressed_by) {
 			char terr[768] = "";
 			char *text = render(c, a, &d, terr, sizeof(terr));
-			dtk_alert_message msg = {.kind = d.kind, .text = text ? text : "",
-						 .result = c->result, .vars = c->vars,
-						 .bold_single = a->impl->bold_single};
+			dtk_alert_message msg = {.kind = d.kind,
+						 .text = text ? text : "",
+						 .result = c->result,
+						 .vars = c->vars,
+						 .bold_single = a->impl->bold_single,
+						 .execution_time = c->execution_time,
+						 .interval = cfg->schedule.interval,
+						 .deadline_ms = c->deadline_ms,
+						 .secrets = cfg->secrets};
 			if (terr[0])
 				snprintf(err, sizeof(err), "message_template: %s (default message sent)",
 					 terr);
 			char serr[1024] = "";
-			if (a->impl->send(a->compiled, &msg, serr, sizeof(serr)) == 0) {
+			int ready = wait_rate_slot(c, a, serr, sizeof(serr)) == 0;
+			msg.now_ms = dtk_now_ms();
+			if (ready && a->impl->send(a->compiled, &msg, serr, sizeof(serr)) == 0) {
 				sent = 1;
 				sent_count++;
 				state_put(c, key, d.kind, SENT_TTL);

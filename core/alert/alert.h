@@ -24,6 +24,7 @@ typedef struct dtk_alert_ctx {
 	const char *error_message;  /* masked */
 	dtk_state *state;	    /* where cooldowns and counts live */
 	int64_t now;		    /* wall clock, seconds (state expiry) */
+	int64_t deadline_ms;	    /* deliveries give up after this (wall clock) */
 } dtk_alert_ctx;
 
 /* Decides and delivers for every alerter of ctx->cfg, appending one object

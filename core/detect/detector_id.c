@@ -1,10 +1,10 @@
 /* Detector ids as DetectK derives them (detection.md "Detector ids"). */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "detect/detector.h"
 #include "util/buf.h"
+#include "util/hash.h"
 #include "util/json.h"
 
 int dtk_detector_id(const char *type, const dtk_value *params, char out[9])
@@ -52,12 +52,10 @@ int dtk_detector_id(const char *type, const dtk_value *params, char out[9])
 		dtk_buf_adds(&b, "{}");
 	if (b.failed)
 		goto out;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_Digest(b.data, b.len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 4)
+	char hex[65];
+	if (dtk_sha256_hex(b.data, b.len, hex) != 0)
 		goto out;
-	for (int i = 0; i < 4; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	snprintf(out, 9, "%.8s", hex);
 	rc = 0;
 out:
 	dtk_value_free(&defaults);
