@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "db/db.h"
 #include "store/store.h"
 
 static void history_usage(FILE *f)
@@ -70,6 +71,7 @@ int cmd_load_history(int argc, char **argv)
 	dtk_config_options copt = {.env_mode = DTK_ENV_STRICT, .profiles_path = profiles};
 	dtk_config *cfg = NULL;
 	dtk_store *store = NULL;
+	dtk_db_pool *pool = dtk_db_pool_new();
 	dtk_rows rows;
 	char err[2048];
 	dtk_rows_init(&rows);
@@ -129,6 +131,7 @@ int cmd_load_history(int argc, char **argv)
 			.interval = iv,
 			.interval_text = cfg->schedule.interval_text,
 			.base_dir = cfg->base_dir,
+			.pool = pool,
 		};
 		if (ct->collect(cfg->collector.compiled, &req, &rows, err, sizeof(err)) != 0) {
 			char masked[2048];
@@ -159,6 +162,7 @@ int cmd_load_history(int argc, char **argv)
 out:
 	dtk_rows_clear(&rows);
 	dtk_store_close(&store);
+	dtk_db_pool_free(&pool);
 	dtk_config_free(&cfg);
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "alert/alert.h"
 #include "alert/message.h"
+#include "db/db.h"
 #include "store/state.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -25,11 +26,17 @@ struct dtk_session {
 	size_t nstores;
 	dtk_state *state;
 	char *state_path;
+	dtk_db_pool *pool; /* source (and server storage) connections */
 };
 
 dtk_session *dtk_session_new(void)
 {
-	return calloc(1, sizeof(dtk_session));
+	dtk_session *s = calloc(1, sizeof(dtk_session));
+	if (s && !(s->pool = dtk_db_pool_new())) {
+		free(s);
+		s = NULL;
+	}
+	return s;
 }
 
 void dtk_session_free(dtk_session **ps)
@@ -43,6 +50,7 @@ void dtk_session_free(dtk_session **ps)
 	}
 	dtk_state_close(&s->state);
 	free(s->state_path);
+	dtk_db_pool_free(&s->pool);
 	free(s);
 	*ps = NULL;
 }
@@ -281,6 +289,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		.interval = cfg->schedule.interval,
 		.interval_text = cfg->schedule.interval_text,
 		.base_dir = cfg->base_dir,
+		.pool = session->pool,
 	};
 	int collect_failed = 0;
 	if (cfg->collector.impl->collect(cfg->collector.compiled, &req, &rows, err, sizeof(err)) !=

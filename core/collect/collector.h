@@ -42,6 +42,7 @@ typedef struct dtk_collect_request {
 	int64_t interval;	    /* seconds */
 	const char *interval_text;  /* the schedule interval as written */
 	const char *base_dir;	    /* directory of the config file (relative sqlite paths) */
+	struct dtk_db_pool *pool;   /* the thread's database connections; NULL = private */
 } dtk_collect_request;
 
 typedef struct dtk_collector_type {

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "collect/columns.h"
+#include "db/db.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -248,7 +248,7 @@ static int store_path(const char *type, const dtk_value *params, const char *bas
 				 (int)(n > 32 ? 32 : n), conn);
 			return -1;
 		}
-		if (dtk_columns_sqlite_path(conn, given, sizeof(given), err, sizeof(err)) != 0) {
+		if (dtk_db_sqlite_path(conn, given, sizeof(given), err, sizeof(err)) != 0) {
 			snprintf(errstr, errstr_size, "connection_string: %s", err);
 			return -1;
 		}
@@ -257,7 +257,7 @@ static int store_path(const char *type, const dtk_value *params, const char *bas
 			 strcmp(type, "sqlite") == 0 ? "path" : "connection_string", type);
 		return -1;
 	}
-	if (dtk_columns_resolve_path(given, base_dir, out, outsz) != 0) {
+	if (dtk_db_resolve_path(given, base_dir, out, outsz) != 0) {
 		snprintf(errstr, errstr_size, "storage path too long");
 		return -1;
 	}

@@ -15,7 +15,7 @@
 #define PS INT64_C(1718451000) /* 2024-06-15T11:30:00Z */
 #define PF (PS + 600)
 
-static const dtk_collect_request req = {"m", PF, PS, PF, 600, "10 minutes", NULL};
+static const dtk_collect_request req = {"m", PF, PS, PF, 600, "10 minutes", NULL, NULL};
 
 /* Builds a result from names and cells given as JSON-ish shorthands:
  * "i:5", "f:1.5", "s:text", "n" (NULL). */
@@ -285,17 +285,17 @@ static void test_columns_no_rows_is_no_points(void **state)
 static void test_columns_sqlite_connection_strings_give_paths(void **state)
 {
 	char path[256], err[256];
-	assert_int_equal(dtk_columns_sqlite_path("sqlite:///data/x.db", path, sizeof(path), err,
+	assert_int_equal(dtk_db_sqlite_path("sqlite:///data/x.db", path, sizeof(path), err,
 						 sizeof(err)),
 			 0);
 	assert_string_equal(path, "data/x.db");
-	assert_int_equal(dtk_columns_sqlite_path("sqlite:////var/x.db?timeout=5", path,
+	assert_int_equal(dtk_db_sqlite_path("sqlite:////var/x.db?timeout=5", path,
 						 sizeof(path), err, sizeof(err)),
 			 0);
 	assert_string_equal(path, "/var/x.db");
-	assert_int_equal(dtk_columns_sqlite_path("sqlite://", path, sizeof(path), err, sizeof(err)),
+	assert_int_equal(dtk_db_sqlite_path("sqlite://", path, sizeof(path), err, sizeof(err)),
 			 -1);
-	assert_int_equal(dtk_columns_sqlite_path("postgresql://u:p@h/db", path, sizeof(path), err,
+	assert_int_equal(dtk_db_sqlite_path("postgresql://u:p@h/db", path, sizeof(path), err,
 						 sizeof(err)),
 			 -1);
 	assert_null(strstr(err, "u:p"));

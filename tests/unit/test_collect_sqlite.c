@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "collect/collector.h"
+#include "db/db.h"
 #include "util/value.h"
 
 #define PS INT64_C(1718451000) /* 2024-06-15T11:30:00Z */
@@ -77,7 +78,7 @@ static void *compile_ok(const char *type, dtk_value *p)
 
 static int collect(const char *type, void *c, dtk_rows *rows, char *err, size_t errsz)
 {
-	dtk_collect_request req = {"m", PF, PS, PF, 600, "10 minutes", NULL};
+	dtk_collect_request req = {"m", PF, PS, PF, 600, "10 minutes", NULL, NULL};
 	dtk_rows_init(rows);
 	return dtk_collector_find(type)->collect(c, &req, rows, err, errsz);
 }
@@ -201,18 +202,26 @@ static void test_sql_query_without_period_variables_fails_compile(void **state)
 	dtk_value_free(&p);
 }
 
-static void test_sql_postgresql_compiles_but_collect_says_later_release(void **state)
+static void test_sql_collects_reuse_one_pooled_connection(void **state)
 {
-	void *c = compile_ok("sql", params("connection_string",
-					   "postgresql+psycopg2://bob:hunter2@db:5432/x", good_query));
-	dtk_rows rows;
-	char err[512] = "";
-	assert_int_equal(collect("sql", c, &rows, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "postgresql sources arrive in a later release"));
-	assert_null(strstr(err, "hunter2"));
-	dtk_rows_clear(&rows);
-	dtk_collector_find("sql")->destroy(c);
-	c = compile_ok("sql", params("connection_string", "mysql://u:p@h/db", good_query));
+	char conn[400];
+	snprintf(conn, sizeof(conn), "sqlite:///%s", dbpath);
+	void *c = compile_ok("sql", params("connection_string", conn, good_query));
+	dtk_db_pool *pool = dtk_db_pool_new();
+	assert_non_null(pool);
+	for (int i = 0; i < 3; i++) {
+		dtk_rows rows;
+		char err[512] = "";
+		dtk_collect_request req = {"m", PF, PS, PF, 600, "10 minutes", NULL, pool};
+		dtk_rows_init(&rows);
+		if (dtk_collector_find("sql")->collect(c, &req, &rows, err, sizeof(err)) != 0)
+			fail_msg("collect: %s", err);
+		assert_int_equal(rows.n, 2);
+		dtk_rows_clear(&rows);
+	}
+	assert_int_equal(dtk_db_pool_opened(pool), 1);
+	dtk_db_pool_free(&pool);
+	assert_null(pool);
 	dtk_collector_find("sql")->destroy(c);
 }
 
@@ -241,7 +250,7 @@ int main(void)
 		cmocka_unit_test(test_sqlite_source_is_opened_read_only),
 		cmocka_unit_test(test_sqlite_query_past_its_timeout_is_interrupted),
 		cmocka_unit_test(test_sql_query_without_period_variables_fails_compile),
-		cmocka_unit_test(test_sql_postgresql_compiles_but_collect_says_later_release),
+		cmocka_unit_test(test_sql_collects_reuse_one_pooled_connection),
 		cmocka_unit_test(test_sql_unknown_scheme_fails_compile_without_echoing_secrets),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

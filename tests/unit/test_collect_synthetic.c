@@ -41,7 +41,7 @@ static void collect(void *c, int64_t exec, int64_t start, int64_t finish, int64_
 {
 	const dtk_collector_type *t = dtk_collector_find("synthetic");
 	char err[256] = "";
-	dtk_collect_request req = {"m", exec, start, finish, interval, "10 minutes", NULL};
+	dtk_collect_request req = {"m", exec, start, finish, interval, "10 minutes", NULL, NULL};
 	dtk_rows_init(rows);
 	if (t->collect(c, &req, rows, err, sizeof(err)) != 0)
 		fail_msg("collect failed: %s", err);
