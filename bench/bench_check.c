@@ -230,7 +230,7 @@ static int fill_history(const dtk_config *cfg)
 			rows.n, N_HISTORY);
 		goto out;
 	}
-	store = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, err,
+	store = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, NULL, err,
 			       sizeof(err));
 	if (!store) {
 		fprintf(stderr, "bench_check: opening storage: %s\n", err);

@@ -93,7 +93,7 @@ int cmd_load_history(int argc, char **argv)
 		rc = DTK_EXIT_USAGE;
 		goto out;
 	}
-	store = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, err,
+	store = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, pool, err,
 			       sizeof(err));
 	if (!store) {
 		fprintf(stderr, "dtk: storage: %s\n", err);

@@ -90,7 +90,7 @@ int cmd_validate(int argc, char **argv)
 			printf("  warning: %s\n", cfg->warnings->u.list.items[w]->u.str.s);
 		if (init_storage && cfg->built && cfg->storage.enabled) {
 			dtk_store *st = dtk_store_open(cfg->storage.type, cfg->storage.params,
-						       cfg->base_dir, err, sizeof(err));
+						       cfg->base_dir, NULL, err, sizeof(err));
 			if (!st) {
 				printf("  storage error: %s\n", err);
 				rc = cli_exit_merge(rc, DTK_EXIT_FAILED);

@@ -80,7 +80,7 @@ static dtk_store *session_store(dtk_session *s, const dtk_config *cfg, char *err
 			st = s->stores[i].store;
 			goto out;
 		}
-	st = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, err, errsz);
+	st = dtk_store_open(cfg->storage.type, cfg->storage.params, cfg->base_dir, s->pool, err, errsz);
 	if (!st)
 		goto out;
 	if (s->nstores == SESSION_MAX_STORES) {

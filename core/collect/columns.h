@@ -1,13 +1,7 @@
-/* SQL-family sources share three things, kept here so each driver is small:
- * - dtk_resultset: a generic result (column names plus cells as dtk_value),
- *   what every driver produces;
- * - dtk_columns: the column mapping of config.md (timestamp_column,
- *   value_column, context_columns, timezone) from a result set to rows;
- * - dtk_sql_driver: the per-scheme entry of the `sql` collector's table
- *   (sqlite.c), so a new database is one driver plus one line there.
+/* The column mapping of config.md shared by SQL-family collectors: from a
+ * dtk_resultset (db/db.h) to rows, by column name.
  *
- * A compiled dtk_columns is immutable and may be shared between threads; a
- * dtk_resultset belongs to one thread. */
+ * A compiled dtk_columns is immutable and may be shared between threads. */
 #ifndef DTK_COLLECT_COLUMNS_H
 #define DTK_COLLECT_COLUMNS_H
 

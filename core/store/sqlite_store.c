@@ -111,11 +111,11 @@ static const char store_schema[] =
 	" UNIQUE (metric_name, collected_at, detector_id));"
 	"CREATE INDEX IF NOT EXISTS dtk_detections_time ON dtk_detections (collected_at);";
 
-struct dtk_store {
+typedef struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	char path[PATH_MAX];
-};
+} sqlite_store;
 
 int dtk_store_state_dir(char *out, size_t outsz)
 {
@@ -164,7 +164,7 @@ static int make_parents(const char *path, char *errstr, size_t errstr_size)
 	return 0;
 }
 
-static int db_error(dtk_store *s, const char *what, char *errstr, size_t errstr_size)
+static int db_error(sqlite_store *s, const char *what, char *errstr, size_t errstr_size)
 {
 	snprintf(errstr, errstr_size, "storage %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 	return -1;
@@ -227,27 +227,12 @@ static int store_path(const char *type, const dtk_value *params, const char *bas
 		}
 		return 0;
 	}
-	if (strcmp(type, "sqlite") != 0 && strcmp(type, "sql") != 0) {
-		snprintf(errstr, errstr_size,
-			 "storage type '%.32s' is not available yet (use sqlite or sql with "
-			 "sqlite:///)",
-			 type);
-		return -1;
-	}
 	if (strcmp(type, "sqlite") == 0 && path) {
 		if ((size_t)snprintf(given, sizeof(given), "%s", path) >= sizeof(given)) {
 			snprintf(errstr, errstr_size, "path: too long");
 			return -1;
 		}
 	} else if (conn) {
-		if (strncmp(conn, "sqlite", 6) != 0) {
-			size_t n = strcspn(conn, ":+");
-			snprintf(errstr, errstr_size,
-				 "connection_string: %.*s storage arrives in a later release (use "
-				 "sqlite:///path)",
-				 (int)(n > 32 ? 32 : n), conn);
-			return -1;
-		}
 		if (dtk_db_sqlite_path(conn, given, sizeof(given), err, sizeof(err)) != 0) {
 			snprintf(errstr, errstr_size, "connection_string: %s", err);
 			return -1;
@@ -264,10 +249,21 @@ static int store_path(const char *type, const dtk_value *params, const char *bas
 	return 0;
 }
 
-dtk_store *dtk_store_open(const char *type, const dtk_value *params, const char *base_dir,
-			  char *errstr, size_t errstr_size)
+static void sq_close(void *h)
 {
-	dtk_store *s = calloc(1, sizeof(*s));
+	sqlite_store *s = h;
+	if (!s)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static void *sq_open(const char *type, const dtk_value *params, const char *base_dir,
+		     struct dtk_db_pool *pool, char *errstr, size_t errstr_size)
+{
+	sqlite_store *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(errstr, errstr_size, "storage: out of memory");
 		return NULL;
@@ -284,23 +280,11 @@ dtk_store *dtk_store_open(const char *type, const dtk_value *params, const char 
 		}
 	return s;
 fail:
-	dtk_store_close(&s);
+	sq_close(s);
 	return NULL;
 }
 
-void dtk_store_close(dtk_store **sp)
-{
-	if (!sp || !*sp)
-		return;
-	dtk_store *s = *sp;
-	for (int i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_close(s->db);
-	free(s);
-	*sp = NULL;
-}
-
-static sqlite3_stmt *stmt(dtk_store *s, int which)
+static sqlite3_stmt *stmt(sqlite_store *s, int which)
 {
 	sqlite3_stmt *st = s->st[which];
 	sqlite3_reset(st);
@@ -308,16 +292,17 @@ static sqlite3_stmt *stmt(dtk_store *s, int which)
 	return st;
 }
 
-static int exec_simple(dtk_store *s, const char *sql, char *errstr, size_t errstr_size)
+static int exec_simple(sqlite_store *s, const char *sql, char *errstr, size_t errstr_size)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_error(s, sql, errstr, errstr_size);
 	return 0;
 }
 
-int dtk_store_upsert(dtk_store *s, const char *metric, const dtk_row *rows, size_t n,
+static int sq_upsert(void *h, const char *metric, const dtk_row *rows, size_t n,
 		     char *errstr, size_t errstr_size)
 {
+	sqlite_store *s = h;
 	int rc = -1, in_tx = 0;
 	dtk_buf ctx;
 	int64_t now = (int64_t)time(NULL);
@@ -395,10 +380,11 @@ static int series_push(dtk_series *out, int64_t ts, double v, int with_context, 
 	return 0;
 }
 
-int dtk_store_history(dtk_store *s, const char *metric, int64_t since, int64_t before,
+static int sq_history(void *h, const char *metric, int64_t since, int64_t before,
 		      int64_t min_points, int with_context, dtk_series *out, char *errstr,
 		      size_t errstr_size)
 {
+	sqlite_store *s = h;
 	char perr[128];
 	int rc = -1, step;
 	sqlite3_stmt *st;
@@ -457,7 +443,7 @@ out:
 	return rc;
 }
 
-static int max_time(dtk_store *s, int which, const char *metric, int64_t *ts, int *found,
+static int max_time(sqlite_store *s, int which, const char *metric, int64_t *ts, int *found,
 		    char *errstr, size_t errstr_size)
 {
 	int rc = -1;
@@ -478,15 +464,17 @@ out:
 	return rc;
 }
 
-int dtk_store_newest(dtk_store *s, const char *metric, int64_t *ts, int *found, char *errstr,
+static int sq_newest(void *h, const char *metric, int64_t *ts, int *found, char *errstr,
 		     size_t errstr_size)
 {
+	sqlite_store *s = h;
 	return max_time(s, ST_NEWEST, metric, ts, found, errstr, errstr_size);
 }
 
-int dtk_store_last(dtk_store *s, const char *metric, int64_t *ts, int *found, char *errstr,
+static int sq_last(void *h, const char *metric, int64_t *ts, int *found, char *errstr,
 		   size_t errstr_size)
 {
+	sqlite_store *s = h;
 	return max_time(s, ST_LAST, metric, ts, found, errstr, errstr_size);
 }
 
@@ -498,10 +486,11 @@ static void bind_num(sqlite3_stmt *st, int i, double v)
 		sqlite3_bind_double(st, i, v);
 }
 
-int dtk_store_save_detections(dtk_store *s, const char *metric, int64_t collected_at,
+static int sq_save_detections(void *h, const char *metric, int64_t collected_at,
 			      int64_t execution_time, const dtk_detection_row *rows, size_t n,
 			      char *errstr, size_t errstr_size)
 {
+	sqlite_store *s = h;
 	int rc = -1, in_tx = 0;
 	int64_t now = (int64_t)time(NULL);
 	if (n == 0)
@@ -544,7 +533,7 @@ out:
 	return rc;
 }
 
-static int retain(dtk_store *s, int which, const char *metric, int64_t cutoff, char *errstr,
+static int retain(sqlite_store *s, int which, const char *metric, int64_t cutoff, char *errstr,
 		  size_t errstr_size)
 {
 	sqlite3_stmt *st = stmt(s, which);
@@ -558,9 +547,10 @@ static int retain(dtk_store *s, int which, const char *metric, int64_t cutoff, c
 	return 0;
 }
 
-int dtk_store_retention(dtk_store *s, const char *metric, int64_t now, int64_t datapoint_days,
+static int sq_retention(void *h, const char *metric, int64_t now, int64_t datapoint_days,
 			int64_t detection_days, char *errstr, size_t errstr_size)
 {
+	sqlite_store *s = h;
 	if (datapoint_days > 0 &&
 	    retain(s, metric ? ST_RETAIN_DP : ST_RETAIN_DP_ALL, metric, now - datapoint_days * 86400,
 		   errstr, errstr_size) != 0)
@@ -571,3 +561,15 @@ int dtk_store_retention(dtk_store *s, const char *metric, int64_t now, int64_t d
 		return -1;
 	return 0;
 }
+
+const dtk_store_backend dtk_store_sqlite = {
+	.engine = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.upsert = sq_upsert,
+	.history = sq_history,
+	.newest = sq_newest,
+	.last = sq_last,
+	.save_detections = sq_save_detections,
+	.retention = sq_retention,
+};

@@ -1,8 +1,9 @@
-/* Storage of datapoints and detections (config.md, Storage), and the local
- * alert-state database. SQLite is the embedded default; other backends
- * (issue 3) implement the same vtable.
+/* Storage of datapoints and detections (config.md, Storage). SQLite is the
+ * embedded default; PostgreSQL, MySQL/MariaDB and ClickHouse are backends
+ * of the same vtable, one file each plus one line in store.c.
  *
- * A dtk_store is one connection: use it from one thread at a time. */
+ * A dtk_store belongs to one thread (it may hold a connection, or borrow
+ * them from the thread's dtk_db_pool). */
 #ifndef DTK_STORE_STORE_H
 #define DTK_STORE_STORE_H
 
@@ -37,13 +38,41 @@ typedef struct dtk_detection_row {
 	const char *metadata_json;
 } dtk_detection_row;
 
+struct dtk_db_pool;
+
+/* A storage engine. Every function takes the handle open() returned. */
+typedef struct dtk_store_backend {
+	const char *engine; /* "sqlite", "postgres", "mysql", "clickhouse" */
+	/* Connects (or prepares to borrow connections from pool, which may be
+	 * NULL) and creates the tables when missing. type is the storage block's
+	 * type ("sql", an engine name, or NULL/"" for the local database). */
+	void *(*open)(const char *type, const dtk_value *params, const char *base_dir,
+		      struct dtk_db_pool *pool, char *errstr, size_t errstr_size);
+	void (*close)(void *h);
+	int (*upsert)(void *h, const char *metric, const dtk_row *rows, size_t n, char *errstr,
+		      size_t errstr_size);
+	int (*history)(void *h, const char *metric, int64_t since, int64_t before,
+		       int64_t min_points, int with_context, dtk_series *out, char *errstr,
+		       size_t errstr_size);
+	int (*newest)(void *h, const char *metric, int64_t *ts, int *found, char *errstr,
+		      size_t errstr_size);
+	int (*last)(void *h, const char *metric, int64_t *ts, int *found, char *errstr,
+		    size_t errstr_size);
+	int (*save_detections)(void *h, const char *metric, int64_t collected_at,
+			       int64_t execution_time, const dtk_detection_row *rows, size_t n,
+			       char *errstr, size_t errstr_size);
+	int (*retention)(void *h, const char *metric, int64_t now, int64_t datapoint_days,
+			 int64_t detection_days, char *errstr, size_t errstr_size);
+} dtk_store_backend;
+
 /* Opens storage described by a storage block's merged params and type
- * ("sqlite" or "sql" with a sqlite:/// connection_string; "" or NULL means
- * the local state database). base_dir resolves relative sqlite paths.
- * Creates parent directories and the tables on first use. Returns a store
- * owned by the caller, or NULL with errstr. */
+ * ("sqlite", "postgres", "mysql", "clickhouse", or "sql" whose
+ * connection_string scheme decides; "" or NULL means the local state
+ * database). base_dir resolves relative sqlite paths; pool (may be NULL)
+ * lends server connections. Creates the tables when missing. Returns a
+ * store owned by the caller, or NULL with errstr. */
 dtk_store *dtk_store_open(const char *type, const dtk_value *params, const char *base_dir,
-			  char *errstr, size_t errstr_size);
+			  struct dtk_db_pool *pool, char *errstr, size_t errstr_size);
 void dtk_store_close(dtk_store **s);
 
 /* Upserts rows (one transaction) on (metric_name, collected_at). */

@@ -22,11 +22,11 @@ dtk_http_client *dtk_http_client_new(void);
 void dtk_http_client_free(dtk_http_client **c);
 
 typedef struct dtk_http_request {
-	const char *method;		/* "GET" (default) or "POST" */
+	const char *method;		/* "GET" (default), "POST" or "PUT" */
 	const char *url;
 	const char *const *headers;	/* "Name: value" lines */
 	size_t nheaders;
-	const char *body;		/* POST body, may be NULL */
+	const char *body;		/* POST/PUT body, may be NULL */
 	size_t body_len;
 	double timeout_s;		/* per attempt; 0 = 30 */
 	int no_verify_tls;		/* 1 only when a config says verify_ssl: false */
@@ -36,6 +36,7 @@ typedef struct dtk_http_request {
 	size_t max_response;		/* bytes; 0 = 16 MiB */
 	const dtk_value *secrets;	/* strings to mask in errors; borrowed, may be NULL */
 	int mask_url_path;		/* the URL's path is a secret (webhooks) */
+	int follow_redirects;		/* up to 5, http(s) only; 0 = a 3xx is the answer */
 } dtk_http_request;
 
 typedef struct dtk_http_response {
@@ -61,7 +62,12 @@ void dtk_http_response_free(dtk_http_response *resp);
  * mask_path, replaced by ***. */
 void dtk_http_mask_url(const char *url, int mask_path, char *out, size_t outsz);
 
-/* Percent-encodes s for a URL query into out. */
+/* Percent-encodes s for a URL query into out (every byte but A-Z a-z 0-9
+ * - . _ ~); a result that does not fit is cut before a whole escape. */
 void dtk_http_escape(const char *s, char *out, size_t outsz);
+
+/* 0 when url is an http:// or https:// URL with a host; -1 with errstr
+ * "must be an http(s) URL ..." otherwise. Does not connect. */
+int dtk_http_check_url(const char *url, char *errstr, size_t errstr_size);
 
 #endif

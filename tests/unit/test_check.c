@@ -64,7 +64,7 @@ static void load_history(const dtk_config *cfg, int days)
 	assert_int_equal(cfg->collector.impl->collect(cfg->collector.compiled, &req, &rows, err,
 						      sizeof(err)),
 			 0);
-	dtk_store *st = dtk_store_open(cfg->storage.type, cfg->storage.params, ".", err, sizeof(err));
+	dtk_store *st = dtk_store_open(cfg->storage.type, cfg->storage.params, ".", NULL, err, sizeof(err));
 	assert_non_null(st);
 	assert_int_equal(dtk_store_upsert(st, cfg->name, rows.rows, rows.n, err, sizeof(err)), 0);
 	dtk_store_close(&st);
@@ -188,7 +188,7 @@ static void test_check_failed_collection_is_an_error_result_and_stores_nothing(v
 	char err[512];
 	int64_t ts;
 	int found = 1;
-	dtk_store *st = dtk_store_open(cfg->storage.type, cfg->storage.params, ".", err, sizeof(err));
+	dtk_store *st = dtk_store_open(cfg->storage.type, cfg->storage.params, ".", NULL, err, sizeof(err));
 	assert_non_null(st);
 	assert_int_equal(dtk_store_last(st, "broken", &ts, &found, err, sizeof(err)), 0);
 	assert_false(found);
