@@ -51,8 +51,17 @@ typedef struct dtk_http_response {
  * 2xx response arrived, with resp filled; -1 otherwise, with errstr saying
  * what happened on the last attempt (status and a bounded, masked excerpt
  * of the body, or the transport error) and resp holding what arrived.
- * Retries transport errors, 5xx and 429 up to max_attempts, never past
- * deadline_ms. resp is owned by the caller (dtk_http_response_free). */
+ * Retries transport errors, 5xx and 429 up to max_attempts, waiting
+ * retry_delay_s or the Retry-After header (seconds or an HTTP date),
+ * whichever is longer (Retry-After capped at 300 s when there is no
+ * deadline); each attempt's timeout is cut at deadline_ms and no wait
+ * passes it. Error texts: "HTTP <status> from <url>: <first 200 bytes of
+ * the body>", "cannot connect to <url>: <libcurl error>", "request to
+ * <url> failed: <libcurl error>", "response from <url> exceeds the limit
+ * of N bytes" (not retried), with the URL masked as dtk_http_mask_url does
+ * and every string of req->secrets (and the URL's secret parts) as ***.
+ * resp is owned by the caller (dtk_http_response_free); its body is never
+ * NULL once a response arrived. Redirects are not followed unless asked. */
 int dtk_http_do(dtk_http_client *client, const dtk_http_request *req, dtk_http_response *resp,
 		char *errstr, size_t errstr_size);
 
