@@ -161,6 +161,8 @@ def check_response(r):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Malformed request lines get a status line and headers, not HTTP/0.9's bare body.
+    default_request_version = "HTTP/1.0"
     server_version = "dtk-receiver/1"
     timeout = 120
 
@@ -200,6 +202,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(400, {"error": "bad Content-Length"})
             return None
         if n > MAX_BODY:
+            # Drained first when not absurd, so the client reads the 413
+            # instead of a broken pipe.
+            left = n if n <= 4 * MAX_BODY else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
             self.close_connection = True
             self.reply(413, {"error": "body over %d bytes" % MAX_BODY})
             return None

@@ -69,14 +69,22 @@ pid_alive() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match"
 }
 
-# spawn DIR LOG CMD...: runs CMD detached from this terminal's session and
-# records its PID. setsid execs in place (a background job of a script is not
-# a group leader), so $! is the service's own PID.
+# spawn DIR LOG CMD...: runs CMD in a session of its own (no terminal's
+# signals reach it) and records its PID. The shell that writes the PID execs
+# CMD, so the PID is the service's own whether or not setsid had to fork (it
+# does when its caller leads a process group, as under ctest).
 spawn() {
-	local dir=$1 logf=$2
+	local dir=$1 logf=$2 i
 	shift 2
-	setsid "$@" >>"$logf" 2>&1 </dev/null &
-	echo $! >"$dir/pid"
+	rm -f "$dir/pid"
+	setsid sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$dir/pid" "$@" \
+		>>"$logf" 2>&1 </dev/null &
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$dir/pid" ] && return 0
+		sleep 0.05
+	done
+	log "no pid from $1 after 5s"
+	return 1
 }
 
 http_ok() { curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; }

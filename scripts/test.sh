@@ -9,6 +9,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 "$here/scripts/install-deps.sh"
 
+# -- services: the local services of scripts/services.sh (docs/services.md) run
+# for every ctest below and stop on exit; integration tests fail, not skip,
+# when one is missing (DTK_REQUIRE_SERVICES=1).
+"$here/scripts/install-services.sh"
+trap '"$here/scripts/services.sh" stop' EXIT
+"$here/scripts/services.sh" start
+eval "$("$here/scripts/services.sh" env)"
+export DTK_REQUIRE_SERVICES=1
+# -- end of services
+
 echo "== build" >&2
 "$here/scripts/build.sh" "$here/build" -DDTK_TESTS=ON
 echo "== tests" >&2

@@ -32,6 +32,7 @@ svc_start_postgres() {
 	base=$(pg_base "$dir")
 	data=$base/data
 	sock=$(sock_dir "$dir")
+	[ "$base" = "$dir" ] || sock=$base/run
 	mkdir -p "$base/log" "$sock"
 	if [ "$(id -u)" -eq 0 ]; then
 		install -d -o postgres -g postgres -m 700 "$data"
