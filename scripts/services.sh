@@ -78,7 +78,7 @@ spawn() {
 	shift 2
 	rm -f "$dir/pid"
 	setsid sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$dir/pid" "$@" \
-		>>"$logf" 2>&1 </dev/null &
+		>>"$logf" 2>&1 </dev/null 9>&- &
 	for ((i = 0; i < 100; i++)); do
 		[ -s "$dir/pid" ] && return 0
 		sleep 0.05
@@ -123,17 +123,28 @@ wait_ready() {
 	done
 }
 
+# lock DIR: one start or stop of a service at a time, until this (sub)shell
+# exits; the services themselves never inherit the lock's descriptor.
+lock() {
+	exec 9>"$1/.lock"
+	flock -w "$timeout" 9 || {
+		log "another services.sh holds $1/.lock"
+		return 1
+	}
+}
+
 start_one() {
 	local name=$1 dir=$root/$1 t0
 	t0=$(now)
 	mkdir -p "$dir/log" "$dir/run"
+	lock "$dir" || return 1
 	if pid_alive "$dir"; then
 		if wait_ready "$name" "$dir"; then
 			log "$name already running (pid $(field "$dir" pid), port $(field "$dir" port))"
 			return 0
 		fi
 		log "$name (pid $(field "$dir" pid)) does not answer; restarting it"
-		stop_one "$name"
+		locked=1 stop_one "$name"
 	fi
 	rm -f "$dir/pid"
 	log "starting $name in $dir"
@@ -146,6 +157,8 @@ start_one() {
 
 stop_one() {
 	local name=$1 dir=$root/$1 pid sig=TERM i
+	[ -d "$dir" ] || return 0
+	[ -n "${locked:-}" ] || lock "$dir" || return 1
 	pid=$(field "$dir" pid)
 	if ! pid_alive "$dir"; then
 		[ -z "$pid" ] || log "$name: recorded pid $pid is not running; forgetting it"
@@ -216,7 +229,7 @@ start)
 	# The receiver first: Alertmanager's webhook points at it. The others
 	# start side by side.
 	rc=0
-	case " ${names[*]} " in *" receiver "*) start_one receiver || rc=1 ;; esac
+	case " ${names[*]} " in *" receiver "*) (start_one receiver) || rc=1 ;; esac
 	pids=()
 	for n in "${names[@]}"; do
 		[ "$n" = receiver ] && continue

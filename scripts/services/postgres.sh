@@ -66,7 +66,7 @@ CONF
 	port=$(pick_ports 1 "$(field "$dir" port)")
 	echo "$port" >"$dir/port"
 	as_pg "$pg_bin/pg_ctl" -D "$data" -l "$base/log/postgres.log" -w -t "$timeout" \
-		-o "-p $port -k $sock" start >>"$base/log/pg_ctl.log" 2>&1 || {
+		-o "-p $port -k $sock" start >>"$base/log/pg_ctl.log" 2>&1 9>&- || {
 		log "pg_ctl start failed; see $base/log/postgres.log"
 		tail -n 20 "$base/log/postgres.log" >&2
 		return 1
