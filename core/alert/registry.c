@@ -4,9 +4,17 @@
 #include "alert/alerter.h"
 
 extern const dtk_alerter_type dtk_alerter_console;
+extern const dtk_alerter_type dtk_alerter_mattermost;
+extern const dtk_alerter_type dtk_alerter_slack;
+extern const dtk_alerter_type dtk_alerter_webhook;
+extern const dtk_alerter_type dtk_alerter_alertmanager;
 
 static const dtk_alerter_type *const alerters[] = {
 	&dtk_alerter_console,
+	&dtk_alerter_mattermost,
+	&dtk_alerter_slack,
+	&dtk_alerter_webhook,
+	&dtk_alerter_alertmanager,
 	NULL,
 };
 

@@ -15,6 +15,8 @@
 #define DEFAULT_TIMEOUT_S 30.0
 #define DEFAULT_MAX_RESPONSE ((size_t)16 << 20)
 #define BODY_EXCERPT 200
+/* pieces of a secret URL path this long are masked on their own */
+#define SECRET_PIECE_MIN 12
 /* Without a deadline a server's Retry-After is honoured up to this long,
  * so one misbehaving endpoint cannot park a thread for hours. */
 #define MAX_RETRY_AFTER_MS (300 * 1000)
@@ -188,6 +190,14 @@ static size_t secret_at(const masker *m, const char *s)
 	size_t best = 0;
 	if (m->path && m->path_len > best && strncmp(s, m->path, m->path_len) == 0)
 		best = m->path_len;
+	/* a receiver may echo the token alone ("invalid hook <token>"): long
+	 * pieces of a secret path are secrets too */
+	for (size_t i = 0; m->path && i < m->path_len;) {
+		size_t n = strcspn(m->path + i, "/?&=#");
+		if (n >= SECRET_PIECE_MIN && n > best && strncmp(s, m->path + i, n) == 0)
+			best = n;
+		i += n + 1;
+	}
 	if (m->userinfo && m->userinfo_len > best && strncmp(s, m->userinfo, m->userinfo_len) == 0)
 		best = m->userinfo_len;
 	const dtk_value *sec = m->secrets;
