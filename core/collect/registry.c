@@ -7,11 +7,15 @@
 extern const dtk_collector_type dtk_collector_synthetic;
 extern const dtk_collector_type dtk_collector_sqlite;
 extern const dtk_collector_type dtk_collector_sql;
+extern const dtk_collector_type dtk_collector_postgres;
+extern const dtk_collector_type dtk_collector_mysql;
 
 static const dtk_collector_type *const collector_types[] = {
 	&dtk_collector_synthetic,
 	&dtk_collector_sqlite,
 	&dtk_collector_sql,
+	&dtk_collector_postgres,
+	&dtk_collector_mysql,
 	NULL,
 };
 

@@ -1,7 +1,8 @@
 /* SQL-family sources: DetectK's `sql` collector (a `connection_string`
  * whose scheme picks the database driver of core/db) and the typed
- * collectors `sqlite` (`path`) and, as their drivers land, `postgres`,
- * `mysql` and `clickhouse`: one dtk_collector_type each, sharing this code.
+ * collectors `sqlite` (`path`), `postgres` and `mysql` (`dsn`, or
+ * host/port/database/user/password) and, as its driver lands,
+ * `clickhouse`: one dtk_collector_type each, sharing this code.
  *
  * Choices where config.md is silent:
  * - has_timestamps is 1 when the query text mentions the timestamp column's
@@ -108,6 +109,18 @@ static int sqlite_compile(const dtk_value *params, dtk_value *warnings, void **c
 	return sqlsrc_compile("sqlite", params, compiled, errstr, errstr_size);
 }
 
+static int postgres_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
+			    char *errstr, size_t errstr_size)
+{
+	return sqlsrc_compile("postgres", params, compiled, errstr, errstr_size);
+}
+
+static int mysql_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
+			 char *errstr, size_t errstr_size)
+{
+	return sqlsrc_compile("mysql", params, compiled, errstr, errstr_size);
+}
+
 /* The variables a SQL query renders with (config.md, Templates). */
 static dtk_value *query_vars(const dtk_collect_request *req)
 {
@@ -193,6 +206,22 @@ static const char *const sql_params[] = {
 	"max_overflow",	     "max_connections", "limit_key", NULL,
 };
 
+static const char *const postgres_params[] = {
+	"dsn",		    "connection_string", "host",	    "port",
+	"database",	    "user",		 "password",	    "sslmode",
+	"query",	    "timeout",		 "timestamp_column", "value_column",
+	"context_columns", "timezone",		 "max_connections", "limit_key",
+	NULL,
+};
+
+static const char *const mysql_params[] = {
+	"dsn",		    "connection_string", "host",	    "port",
+	"database",	    "user",		 "password",	    "unix_socket",
+	"query",	    "timeout",		 "timestamp_column", "value_column",
+	"context_columns", "timezone",		 "max_connections", "limit_key",
+	NULL,
+};
+
 const dtk_collector_type dtk_collector_sqlite = {
 	.name = "sqlite",
 	.summary = "a SQL query against a SQLite file, opened read-only (path)",
@@ -212,4 +241,25 @@ const dtk_collector_type dtk_collector_sql = {
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
 	.known_params = sql_params,
+};
+
+const dtk_collector_type dtk_collector_postgres = {
+	.name = "postgres",
+	.summary = "a SQL query against PostgreSQL (dsn, or host/port/database/user/password)",
+	.compile = postgres_compile,
+	.destroy = sqlsrc_destroy,
+	.collect = sqlsrc_collect,
+	.has_timestamps = sqlsrc_has_timestamps,
+	.known_params = postgres_params,
+};
+
+const dtk_collector_type dtk_collector_mysql = {
+	.name = "mysql",
+	.summary = "a SQL query against MySQL or MariaDB (dsn, or host/port/database/user/"
+		   "password)",
+	.compile = mysql_compile,
+	.destroy = sqlsrc_destroy,
+	.collect = sqlsrc_collect,
+	.has_timestamps = sqlsrc_has_timestamps,
+	.known_params = mysql_params,
 };
