@@ -7,6 +7,9 @@
 extern const dtk_collector_type dtk_collector_synthetic;
 extern const dtk_collector_type dtk_collector_sqlite;
 extern const dtk_collector_type dtk_collector_sql;
+extern const dtk_collector_type dtk_collector_clickhouse;
+extern const dtk_collector_type dtk_collector_http;
+extern const dtk_collector_type dtk_collector_prometheus;
 extern const dtk_collector_type dtk_collector_postgres;
 extern const dtk_collector_type dtk_collector_mysql;
 
@@ -14,6 +17,9 @@ static const dtk_collector_type *const collector_types[] = {
 	&dtk_collector_synthetic,
 	&dtk_collector_sqlite,
 	&dtk_collector_sql,
+	&dtk_collector_clickhouse,
+	&dtk_collector_http,
+	&dtk_collector_prometheus,
 	&dtk_collector_postgres,
 	&dtk_collector_mysql,
 	NULL,

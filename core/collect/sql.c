@@ -1,8 +1,8 @@
 /* SQL-family sources: DetectK's `sql` collector (a `connection_string`
  * whose scheme picks the database driver of core/db) and the typed
- * collectors `sqlite` (`path`), `postgres` and `mysql` (`dsn`, or
- * host/port/database/user/password) and, as its driver lands,
- * `clickhouse`: one dtk_collector_type each, sharing this code.
+ * collectors `sqlite` (`path`), `clickhouse` (core/db/clickhouse.c),
+ * `postgres` and `mysql` (`dsn`, or host/port/database/user/password):
+ * one dtk_collector_type each, sharing this code.
  *
  * Choices where config.md is silent:
  * - has_timestamps is 1 when the query text mentions the timestamp column's
@@ -97,16 +97,39 @@ out:
 	return rc;
 }
 
-static int sql_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
-		       char *errstr, size_t errstr_size)
-{
-	return sqlsrc_compile("sql", params, compiled, errstr, errstr_size);
-}
-
 static int sqlite_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
 			  char *errstr, size_t errstr_size)
 {
 	return sqlsrc_compile("sqlite", params, compiled, errstr, errstr_size);
+}
+
+int dtk_db_clickhouse_notice(const dtk_value *params, char *out, size_t outsz);
+
+/* The ClickHouse port-mapping notice (9000 -> 8123) goes to the warnings. */
+static int with_notice(const char *type, const dtk_value *params, dtk_value *warnings,
+		       void **compiled, char *errstr, size_t errstr_size)
+{
+	char notice[256];
+	if (sqlsrc_compile(type, params, compiled, errstr, errstr_size) != 0)
+		return -1;
+	if (warnings && dtk_db_clickhouse_notice(params, notice, sizeof(notice))) {
+		dtk_value *w = dtk_value_str(notice);
+		if (dtk_value_list_push(warnings, w) != 0)
+			dtk_value_free(&w);
+	}
+	return 0;
+}
+
+static int sql_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
+		       char *errstr, size_t errstr_size)
+{
+	return with_notice("sql", params, warnings, compiled, errstr, errstr_size);
+}
+
+static int clickhouse_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
+			      char *errstr, size_t errstr_size)
+{
+	return with_notice("clickhouse", params, warnings, compiled, errstr, errstr_size);
 }
 
 static int postgres_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
@@ -230,6 +253,25 @@ const dtk_collector_type dtk_collector_sqlite = {
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
 	.known_params = sqlite_params,
+};
+
+static const char *const clickhouse_params[] = {
+	"connection_string", "host",	       "port",		   "http_port",
+	"database",	     "user",	       "password",	   "secure",
+	"query",	     "timeout",	       "timestamp_column", "value_column",
+	"context_columns",   "timezone",       "max_connections",  "limit_key",
+	NULL,
+};
+
+const dtk_collector_type dtk_collector_clickhouse = {
+	.name = "clickhouse",
+	.summary = "a SQL query against ClickHouse over its HTTP interface (host, port 8123, "
+		   "database, user, password or connection_string)",
+	.compile = clickhouse_compile,
+	.destroy = sqlsrc_destroy,
+	.collect = sqlsrc_collect,
+	.has_timestamps = sqlsrc_has_timestamps,
+	.known_params = clickhouse_params,
 };
 
 const dtk_collector_type dtk_collector_sql = {

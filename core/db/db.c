@@ -9,12 +9,14 @@
 #define POOL_MAX 16
 
 extern const dtk_db_driver dtk_db_sqlite;
+extern const dtk_db_driver dtk_db_clickhouse;
 extern const dtk_db_driver dtk_db_postgres;
 extern const dtk_db_driver dtk_db_mysql;
 
 /* One line per engine. */
 static const dtk_db_driver *const drivers[] = {
 	&dtk_db_sqlite,
+	&dtk_db_clickhouse,
 	&dtk_db_postgres,
 	&dtk_db_mysql,
 	NULL,

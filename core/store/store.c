@@ -9,10 +9,12 @@
 #include "db/db.h"
 
 extern const dtk_store_backend dtk_store_sqlite;
+extern const dtk_store_backend dtk_store_clickhouse;
 
 /* One line per engine. */
 static const dtk_store_backend *const backends[] = {
 	&dtk_store_sqlite,
+	&dtk_store_clickhouse,
 	NULL,
 };
 

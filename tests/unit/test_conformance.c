@@ -559,14 +559,8 @@ static void test_conformance_detector_ids(void **state)
 	report(&t);
 }
 
-static void test_conformance_http_extraction_is_skipped(void **state)
-{
-	const dtk_value *sec = section("http_extraction");
-	printf("conformance http_extraction: skipped %zu vectors (the HTTP collector's, not the "
-	       "detectors')\n",
-	       sec->u.list.n);
-}
-
+/* http_extraction belongs to the http collector: tests/unit/test_http_extract.c
+ * runs its vectors. */
 static void test_conformance_has_no_unknown_sections(void **state)
 {
 	static const char *const known[] = {"about",	 "weights",	   "helpers",
@@ -595,7 +589,6 @@ int main(void)
 		cmocka_unit_test(test_conformance_threshold_config_errors),
 		cmocka_unit_test(test_conformance_missing_data),
 		cmocka_unit_test(test_conformance_detector_ids),
-		cmocka_unit_test(test_conformance_http_extraction_is_skipped),
 		cmocka_unit_test(test_conformance_has_no_unknown_sections),
 	};
 	return cmocka_run_group_tests(tests, load, unload);
