@@ -229,8 +229,15 @@ static void pg_error(const pg_conn *c, const PGresult *res, const char *what, ch
 	dtk_dsn_mask(errstr, errstr_size, c->password);
 }
 
+/* Server notices (CREATE TABLE IF NOT EXISTS's "already exists,
+ * skipping") would go to stderr: the library prints nothing. */
+static void no_notices(void *arg, const char *message)
+{
+}
+
 static int session_setup(pg_conn *c, char *errstr, size_t errstr_size)
 {
+	PQsetNoticeProcessor(c->pg, no_notices, NULL);
 	PGresult *res = PQexec(c->pg, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'");
 	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)

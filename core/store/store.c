@@ -9,11 +9,15 @@
 #include "db/db.h"
 
 extern const dtk_store_backend dtk_store_sqlite;
+extern const dtk_store_backend dtk_store_postgres;
+extern const dtk_store_backend dtk_store_mysql;
 extern const dtk_store_backend dtk_store_clickhouse;
 
 /* One line per engine. */
 static const dtk_store_backend *const backends[] = {
 	&dtk_store_sqlite,
+	&dtk_store_postgres,
+	&dtk_store_mysql,
 	&dtk_store_clickhouse,
 	NULL,
 };
