@@ -114,13 +114,15 @@ static int label_map(const dtk_value *params, const char *key, int labels, dtk_v
 		const char *name = dtk_value_cstr(m->u.map.items[i].key);
 		const dtk_value *v = m->u.map.items[i].val;
 		if (!is_label_name(name)) {
-			snprintf(errstr, errstr_size, "%s: '%s' is not a valid name ([a-zA-Z_][a-zA-Z0-9_]*)",
-				 key, name ? name : "(not a string)");
+			snprintf(errstr, errstr_size,
+				 "%s: '%s' is not a valid name ([a-zA-Z_][a-zA-Z0-9_]*)", key,
+				 name ? name : "(not a string)");
 			return -1;
 		}
 		for (size_t k = 0; labels && own_labels[k]; k++)
 			if (strcmp(name, own_labels[k]) == 0) {
-				snprintf(errstr, errstr_size, "%s: '%s' is set by DetectK", key, name);
+				snprintf(errstr, errstr_size, "%s: '%s' is set by DetectK", key,
+					 name);
 				return -1;
 			}
 		char num[32];
@@ -142,8 +144,8 @@ static int label_map(const dtk_value *params, const char *key, int labels, dtk_v
 	return 0;
 }
 
-static int am_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
-		      char *errstr, size_t errstr_size)
+static int am_compile(const dtk_value *params, dtk_value *warnings, void **compiled, char *errstr,
+		      size_t errstr_size)
 {
 	char uerr[256];
 	alertmanager *a = calloc(1, sizeof(*a));
@@ -154,8 +156,9 @@ static int am_compile(const dtk_value *params, dtk_value *warnings, void **compi
 	const dtk_value *url = dtk_value_map_get(params, "url");
 	size_t n = url && url->type == DTK_V_LIST ? url->u.list.n : 1;
 	if (!url || url->type == DTK_V_NULL || n == 0) {
-		snprintf(errstr, errstr_size, "url: required (the Alertmanager URL, or a list of "
-					      "its peers)");
+		snprintf(errstr, errstr_size,
+			 "url: required (the Alertmanager URL, or a list of "
+			 "its peers)");
 		goto fail;
 	}
 	if (n > AM_MAX_PEERS) {
@@ -176,7 +179,8 @@ static int am_compile(const dtk_value *params, dtk_value *warnings, void **compi
 		goto fail;
 	const dtk_value *gen = dtk_value_map_get(params, "generator_url");
 	if (gen && gen->type != DTK_V_NULL) {
-		if (gen->type != DTK_V_STR || dtk_http_check_url(gen->u.str.s, uerr, sizeof(uerr)) != 0) {
+		if (gen->type != DTK_V_STR ||
+		    dtk_http_check_url(gen->u.str.s, uerr, sizeof(uerr)) != 0) {
 			snprintf(errstr, errstr_size, "generator_url: %s",
 				 gen->type != DTK_V_STR ? "must be a string" : uerr);
 			goto fail;
@@ -278,8 +282,8 @@ static dtk_value *one_alert(const alertmanager *a, const dtk_alert_message *msg,
 	     merge_into(ann, a->annotations) == 0;
 	int64_t starts = msg->execution_time * 1000;
 	int64_t ends = strcmp(msg->kind, "recovery") == 0
-			       ? msg->now_ms
-			       : (msg->execution_time + 2 * msg->interval) * 1000;
+			   ? msg->now_ms
+			   : (msg->execution_time + 2 * msg->interval) * 1000;
 	if (starts > ends)
 		starts = ends;
 	char ts[40];
@@ -385,8 +389,12 @@ static int am_send(const void *compiled, const dtk_alert_message *msg, char *err
 	pthread_t threads[AM_MAX_PEERS];
 	int started[AM_MAX_PEERS] = {0};
 	for (size_t i = 0; i < a->npeers; i++) {
-		posts[i] = (peer_post){.a = a, .url = a->peers[i], .msg = msg, .body = body,
-				       .body_len = len, .rc = -1};
+		posts[i] = (peer_post){.a = a,
+				       .url = a->peers[i],
+				       .msg = msg,
+				       .body = body,
+				       .body_len = len,
+				       .rc = -1};
 		/* peers in parallel, so a blackholed one does not eat the others'
 		 * deadline; inline when there is one peer or no thread */
 		started[i] = a->npeers > 1 &&

@@ -63,8 +63,8 @@ void dtk_chat_webhook_destroy(void *compiled)
 
 /* Compiles the params of a chat webhook; slack adds icon_emoji. Shared
  * with slack.c. */
-int dtk_chat_webhook_compile(const char *type, int slack, const dtk_value *params,
-			     void **compiled, char *errstr, size_t errstr_size)
+int dtk_chat_webhook_compile(const char *type, int slack, const dtk_value *params, void **compiled,
+			     char *errstr, size_t errstr_size)
 {
 	char uerr[256];
 	dtk_chat_webhook *c = calloc(1, sizeof(*c));

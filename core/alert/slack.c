@@ -8,8 +8,8 @@
 #include "alert/alerter.h"
 
 /* defined in mattermost.c */
-int dtk_chat_webhook_compile(const char *type, int slack, const dtk_value *params,
-			     void **compiled, char *errstr, size_t errstr_size);
+int dtk_chat_webhook_compile(const char *type, int slack, const dtk_value *params, void **compiled,
+			     char *errstr, size_t errstr_size);
 void dtk_chat_webhook_destroy(void *compiled);
 int dtk_chat_webhook_send(const void *compiled, const dtk_alert_message *msg, char *errstr,
 			  size_t errstr_size);

@@ -21,7 +21,7 @@
 
 typedef struct webhook {
 	char *url;
-	char *method; /* "POST" or "PUT" */
+	char *method;	/* "POST" or "PUT" */
 	char **headers; /* "Name: value", Content-Type first */
 	size_t nheaders;
 	char *hmac_secret;
@@ -109,7 +109,8 @@ static int compile_headers(webhook *w, const dtk_value *params, char *errstr, si
 	const dtk_value *h = dtk_value_map_get(params, "headers");
 	size_t n = h && h->type == DTK_V_MAP ? h->u.map.n : 0;
 	if (h && h->type != DTK_V_NULL && h->type != DTK_V_MAP) {
-		snprintf(errstr, errstr_size, "headers: must be a mapping of header names to values");
+		snprintf(errstr, errstr_size,
+			 "headers: must be a mapping of header names to values");
 		return -1;
 	}
 	if (n > WEBHOOK_MAX_HEADERS) {
@@ -150,7 +151,8 @@ static int compile_headers(webhook *w, const dtk_value *params, char *errstr, si
 		for (const char *c = value; *c; c++)
 			if ((unsigned char)*c < 0x20 && *c != '\t') {
 				snprintf(errstr, errstr_size,
-					 "headers: the value of '%s' has a control character", name);
+					 "headers: the value of '%s' has a control character",
+					 name);
 				return -1;
 			}
 		if (strcasecmp(name, "Content-Type") == 0)
@@ -203,7 +205,8 @@ static int webhook_compile(const dtk_value *params, dtk_value *warnings, void **
 	for (char *c = w->method; *c; c++)
 		*c = (char)toupper((unsigned char)*c);
 	if (strcmp(w->method, "POST") != 0 && strcmp(w->method, "PUT") != 0) {
-		snprintf(errstr, errstr_size, "method: must be POST or PUT (the alert is the body)");
+		snprintf(errstr, errstr_size,
+			 "method: must be POST or PUT (the alert is the body)");
 		goto fail;
 	}
 	if (w->hmac_secret && !*w->hmac_secret) {
@@ -232,8 +235,8 @@ fail:
 static dtk_value *all_secrets(const webhook *w, const dtk_value *msg_secrets)
 {
 	dtk_value *all = dtk_value_copy(w->secrets);
-	for (size_t i = 0; all && msg_secrets && msg_secrets->type == DTK_V_LIST &&
-			   i < msg_secrets->u.list.n;
+	for (size_t i = 0;
+	     all && msg_secrets && msg_secrets->type == DTK_V_LIST && i < msg_secrets->u.list.n;
 	     i++) {
 		dtk_value *s = dtk_value_copy(msg_secrets->u.list.items[i]);
 		if (!s || dtk_value_list_push(all, s) != 0) {
@@ -254,8 +257,8 @@ static int webhook_send(const void *compiled, const dtk_alert_message *msg, char
 	dtk_buf body;
 	dtk_buf_init(&body, 0);
 	dtk_value *payload = msg->result && msg->result->type == DTK_V_MAP
-				     ? dtk_value_copy(msg->result)
-				     : dtk_value_map();
+				 ? dtk_value_copy(msg->result)
+				 : dtk_value_map();
 	if (!payload || dtk_value_map_set_str(payload, "message", msg->text) != 0 ||
 	    dtk_json_emit(&body, payload, DTK_JSON_INF_AS_STRING) != 0) {
 		snprintf(errstr, errstr_size, "webhook: out of memory building the payload");

@@ -72,10 +72,10 @@ void dtk_http_response_free(dtk_http_response *resp)
 
 /* The parts of a URL that masking needs: [scheme://][userinfo@]host[/rest]. */
 typedef struct url_parts {
-	size_t host;	  /* offset of the host (after "scheme://" and user-info) */
-	size_t userinfo;  /* offset of the user-info, when has_userinfo */
+	size_t host;	 /* offset of the host (after "scheme://" and user-info) */
+	size_t userinfo; /* offset of the user-info, when has_userinfo */
 	int has_userinfo;
-	size_t rest;	  /* offset of the path, query or fragment (strlen when none) */
+	size_t rest; /* offset of the path, query or fragment (strlen when none) */
 } url_parts;
 
 static url_parts url_split(const char *url)
@@ -152,8 +152,9 @@ int dtk_http_check_url(const char *url, char *errstr, size_t errstr_size)
 	}
 	for (const char *c = url; *c; c++)
 		if ((unsigned char)*c <= ' ') {
-			snprintf(errstr, errstr_size, "must be a URL without spaces or control "
-						      "characters");
+			snprintf(errstr, errstr_size,
+				 "must be a URL without spaces or control "
+				 "characters");
 			return -1;
 		}
 	return 0;
@@ -314,8 +315,8 @@ static int is_permanent_error(CURLcode rc)
 	       rc == CURLE_OUT_OF_MEMORY;
 }
 
-static int set_options(CURL *h, const dtk_http_request *req, struct curl_slist *headers,
-		       sink *s, char *curl_err, long timeout_ms)
+static int set_options(CURL *h, const dtk_http_request *req, struct curl_slist *headers, sink *s,
+		       char *curl_err, long timeout_ms)
 {
 	const char *method = req->method ? req->method : "GET";
 	int ok = 1;
@@ -397,7 +398,8 @@ int dtk_http_do(dtk_http_client *client, const dtk_http_request *req, dtk_http_r
 		int64_t now = dtk_now_ms();
 		if (req->deadline_ms && now >= req->deadline_ms) {
 			if (attempt == 1)
-				dtk_buf_printf(&err, "deadline passed before the request to %s", murl);
+				dtk_buf_printf(&err, "deadline passed before the request to %s",
+					       murl);
 			else
 				dtk_buf_adds(&err, "; gave up: the deadline passed");
 			goto out;
@@ -442,13 +444,13 @@ int dtk_http_do(dtk_http_client *client, const dtk_http_request *req, dtk_http_r
 			}
 			retryable = status >= 500 || status == 429;
 		} else if (s.too_big) {
-			dtk_buf_printf(&err, "response from %s exceeds the limit of %zu bytes", murl,
-				       max_response);
+			dtk_buf_printf(&err, "response from %s exceeds the limit of %zu bytes",
+				       murl, max_response);
 		} else {
 			const char *what = curl_err[0] ? curl_err : curl_easy_strerror(cc);
 			dtk_buf_printf(&err, "%s %s%s: ",
-				       is_connect_error(cc) ? "cannot connect to" : "request to", murl,
-				       is_connect_error(cc) ? "" : " failed");
+				       is_connect_error(cc) ? "cannot connect to" : "request to",
+				       murl, is_connect_error(cc) ? "" : " failed");
 			add_masked(&err, &m, what, strlen(what));
 			retryable = !is_permanent_error(cc);
 		}
@@ -465,8 +467,9 @@ int dtk_http_do(dtk_http_client *client, const dtk_http_request *req, dtk_http_r
 				delay_ms = ra_ms;
 		}
 		if (req->deadline_ms && dtk_now_ms() + delay_ms >= req->deadline_ms) {
-			dtk_buf_printf(&err, "; gave up: the next attempt (in %.1f s) would pass the "
-					     "deadline",
+			dtk_buf_printf(&err,
+				       "; gave up: the next attempt (in %.1f s) would pass the "
+				       "deadline",
 				       (double)delay_ms / 1000.0);
 			goto out;
 		}

@@ -119,7 +119,8 @@ static void test_mattermost_posts_text_username_icon_and_channel(void **state)
 	dtk_value_map_set_str(p, "icon_url", "https://example.com/i.png");
 	dtk_value_map_set_str(p, "channel", "#alerts");
 	void *c = compile_ok("mattermost", p);
-	dtk_alert_message m = message_of("anomaly", "**ANOMALY DETECTED: orders**\n\nValue: 1.00", NULL);
+	dtk_alert_message m =
+	    message_of("anomaly", "**ANOMALY DETECTED: orders**\n\nValue: 1.00", NULL);
 	send_ok("mattermost", c, &m);
 	assert_int_equal(stub_nreqs(s), 1);
 	char v[128];
@@ -184,7 +185,7 @@ static void test_mattermost_compile_checks_params_without_connecting(void **stat
 static void test_mattermost_failure_retries_three_times_and_masks_path_and_secrets(void **state)
 {
 	stub_reply r[] = {
-		{.status = 500, .body = "bad token SEKRET-42 for hook x7k3m9p2q8w4e6r1t5y0u3i9o"}};
+	    {.status = 500, .body = "bad token SEKRET-42 for hook x7k3m9p2q8w4e6r1t5y0u3i9o"}};
 	stub_server *s = stub_start(r, 1);
 	char *url = url_of(s, "/hooks/x7k3m9p2q8w4e6r1t5y0u3i9o");
 	dtk_value *p = params_of("webhook_url", url, NULL, NULL);
@@ -196,7 +197,8 @@ static void test_mattermost_failure_retries_three_times_and_masks_path_and_secre
 	assert_int_equal(dtk_alerter_find("mattermost")->send(c, &m, err, sizeof(err)), -1);
 	assert_int_equal(stub_nreqs(s), 3);
 	char want[128];
-	snprintf(want, sizeof(want), "mattermost: HTTP 500 from http://127.0.0.1:%d/***: ", s->port);
+	snprintf(want, sizeof(want),
+		 "mattermost: HTTP 500 from http://127.0.0.1:%d/***: ", s->port);
 	assert_memory_equal(err, want, strlen(want));
 	assert_null(strstr(err, "/hooks"));
 	assert_null(strstr(err, "x7k3m9p2q8w4e6r1t5y0u3i9o"));
@@ -343,8 +345,9 @@ static void test_webhook_posts_result_plus_message_signed_with_hmac(void **state
 	const stub_request *req = &s->reqs[0];
 	assert_string_equal(req->method, "POST");
 	assert_string_equal(req->path, "/in/dtk");
-	assert_string_equal(req->body, "{\"metric\":\"orders\",\"status\":\"anomaly\",\"score\":\"inf\","
-				       "\"value\":12.5,\"message\":\"line1\\nline2\"}");
+	assert_string_equal(req->body,
+			    "{\"metric\":\"orders\",\"status\":\"anomaly\",\"score\":\"inf\","
+			    "\"value\":12.5,\"message\":\"line1\\nline2\"}");
 	char v[128];
 	assert_string_equal(stub_header(req, "Content-Type", v, sizeof(v)), "application/json");
 	assert_string_equal(stub_header(req, "X-Team", v, sizeof(v)), "data");
@@ -400,7 +403,8 @@ static void test_webhook_failure_masks_path_hmac_secret_and_secret_headers(void 
 	assert_int_equal(dtk_alerter_find("webhook")->send(c, &m, err, sizeof(err)), -1);
 	char want[256];
 	snprintf(want, sizeof(want),
-		 "webhook: HTTP 401 from http://127.0.0.1:%d/***: bad key *** / *** / ***", s->port);
+		 "webhook: HTTP 401 from http://127.0.0.1:%d/***: bad key *** / *** / ***",
+		 s->port);
 	assert_string_equal(err, want);
 	assert_int_equal(stub_nreqs(s), 1); /* a 4xx is not retried */
 	dtk_alerter_find("webhook")->destroy(c);
@@ -435,8 +439,8 @@ static void test_webhook_compile_checks_url_method_and_headers(void **state)
 
 /* ---- alertmanager ---- */
 
-static void test_alertmanager_anomaly_posts_labels_annotations_and_ends_two_intervals_later(
-	void **state)
+static void
+test_alertmanager_anomaly_posts_labels_annotations_and_ends_two_intervals_later(void **state)
 {
 	stub_reply r[] = {{.status = 200}};
 	stub_server *s = stub_start(r, 1);
@@ -454,20 +458,21 @@ static void test_alertmanager_anomaly_posts_labels_annotations_and_ends_two_inte
 	assert_int_equal(t->repost_while_firing, 1);
 	assert_null(t->rate_key);
 	dtk_value *vars = vars_of("mad_1");
-	dtk_alert_message m = message_of("anomaly", "**ANOMALY DETECTED: orders**\n\nValue: 3.00", vars);
+	dtk_alert_message m =
+	    message_of("anomaly", "**ANOMALY DETECTED: orders**\n\nValue: 3.00", vars);
 	send_ok("alertmanager", c, &m);
 	const stub_request *req = &s->reqs[0];
 	assert_string_equal(req->method, "POST");
 	assert_string_equal(req->path, "/api/v2/alerts");
 	assert_string_equal(
-		req->body,
-		"[{\"labels\":{\"alertname\":\"dtk\",\"metric\":\"orders\",\"detector\":\"mad_1\","
-		"\"severity\":\"critical\",\"tags\":\"shop,critical\",\"team\":\"shop\"},"
-		"\"annotations\":{\"summary\":\"**ANOMALY DETECTED: orders**\","
-		"\"description\":\"**ANOMALY DETECTED: orders**\\n\\nValue: 3.00\","
-		"\"runbook_url\":\"https://wiki/r\"},"
-		"\"startsAt\":\"2024-11-02T14:30:00Z\",\"endsAt\":\"2024-11-02T14:50:00Z\","
-		"\"generatorURL\":\"https://grafana.example.com/d/1\"}]");
+	    req->body,
+	    "[{\"labels\":{\"alertname\":\"dtk\",\"metric\":\"orders\",\"detector\":\"mad_1\","
+	    "\"severity\":\"critical\",\"tags\":\"shop,critical\",\"team\":\"shop\"},"
+	    "\"annotations\":{\"summary\":\"**ANOMALY DETECTED: orders**\","
+	    "\"description\":\"**ANOMALY DETECTED: orders**\\n\\nValue: 3.00\","
+	    "\"runbook_url\":\"https://wiki/r\"},"
+	    "\"startsAt\":\"2024-11-02T14:30:00Z\",\"endsAt\":\"2024-11-02T14:50:00Z\","
+	    "\"generatorURL\":\"https://grafana.example.com/d/1\"}]");
 	t->destroy(c);
 	dtk_value_free(&vars);
 	dtk_value_free(&p);
@@ -590,24 +595,25 @@ static void test_every_http_alerter_is_registered_with_its_params(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mattermost_posts_text_username_icon_and_channel),
-		cmocka_unit_test(test_mattermost_defaults_username_and_leaves_out_absent_fields),
-		cmocka_unit_test(test_mattermost_compile_checks_params_without_connecting),
-		cmocka_unit_test(test_mattermost_failure_retries_three_times_and_masks_path_and_secrets),
-		cmocka_unit_test(test_chat_delivery_gives_up_at_the_deadline),
-		cmocka_unit_test(test_slack_payload_has_icon_emoji_by_default_and_icon_url_when_given),
-		cmocka_unit_test(test_slack_default_message_uses_single_asterisk_bold),
-		cmocka_unit_test(test_slack_checks_only_the_url_scheme),
-		cmocka_unit_test(test_webhook_posts_result_plus_message_signed_with_hmac),
-		cmocka_unit_test(test_webhook_without_secret_sends_no_signature_and_put_works),
-		cmocka_unit_test(test_webhook_failure_masks_path_hmac_secret_and_secret_headers),
-		cmocka_unit_test(test_webhook_compile_checks_url_method_and_headers),
-		cmocka_unit_test(
-			test_alertmanager_anomaly_posts_labels_annotations_and_ends_two_intervals_later),
-		cmocka_unit_test(test_alertmanager_recovery_ends_now_for_every_detector),
-		cmocka_unit_test(test_alertmanager_posts_to_every_peer_and_succeeds_with_one_down),
-		cmocka_unit_test(test_alertmanager_compile_checks_urls_and_label_names),
-		cmocka_unit_test(test_every_http_alerter_is_registered_with_its_params),
+	    cmocka_unit_test(test_mattermost_posts_text_username_icon_and_channel),
+	    cmocka_unit_test(test_mattermost_defaults_username_and_leaves_out_absent_fields),
+	    cmocka_unit_test(test_mattermost_compile_checks_params_without_connecting),
+	    cmocka_unit_test(
+		test_mattermost_failure_retries_three_times_and_masks_path_and_secrets),
+	    cmocka_unit_test(test_chat_delivery_gives_up_at_the_deadline),
+	    cmocka_unit_test(test_slack_payload_has_icon_emoji_by_default_and_icon_url_when_given),
+	    cmocka_unit_test(test_slack_default_message_uses_single_asterisk_bold),
+	    cmocka_unit_test(test_slack_checks_only_the_url_scheme),
+	    cmocka_unit_test(test_webhook_posts_result_plus_message_signed_with_hmac),
+	    cmocka_unit_test(test_webhook_without_secret_sends_no_signature_and_put_works),
+	    cmocka_unit_test(test_webhook_failure_masks_path_hmac_secret_and_secret_headers),
+	    cmocka_unit_test(test_webhook_compile_checks_url_method_and_headers),
+	    cmocka_unit_test(
+		test_alertmanager_anomaly_posts_labels_annotations_and_ends_two_intervals_later),
+	    cmocka_unit_test(test_alertmanager_recovery_ends_now_for_every_detector),
+	    cmocka_unit_test(test_alertmanager_posts_to_every_peer_and_succeeds_with_one_down),
+	    cmocka_unit_test(test_alertmanager_compile_checks_urls_and_label_names),
+	    cmocka_unit_test(test_every_http_alerter_is_registered_with_its_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,7 +258,8 @@ static size_t stub_nreqs(stub_server *s)
 static const char *stub_header(const stub_request *r, const char *name, char *out, size_t outsz)
 {
 	size_t nlen = strlen(name);
-	for (const char *p = strstr(r->head, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n")) {
+	for (const char *p = strstr(r->head, "\r\n"); p && p[2] != '\r';
+	     p = strstr(p + 2, "\r\n")) {
 		const char *line = p + 2;
 		if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
 			const char *v = line + nlen + 1;
@@ -360,10 +361,11 @@ static void test_http_500_forever_fails_after_max_attempts_with_status_and_body(
 	assert_int_equal(resp.status, 500);
 	assert_int_equal(stub_nreqs(s), 3);
 	char want[256];
-	snprintf(want, sizeof(want),
-		 "HTTP 500 from http://127.0.0.1:%d/q: {\"error\": \"database is down\"} (attempt 3 "
-		 "of 3)",
-		 s->port);
+	snprintf(
+	    want, sizeof(want),
+	    "HTTP 500 from http://127.0.0.1:%d/q: {\"error\": \"database is down\"} (attempt 3 "
+	    "of 3)",
+	    s->port);
 	assert_string_equal(err, want);
 	dtk_http_response_free(&resp);
 	stub_stop(&s);
@@ -382,7 +384,8 @@ static void test_http_4xx_is_not_retried(void **state)
 	assert_int_equal(dtk_http_do(NULL, &req, &resp, err, sizeof(err)), -1);
 	assert_int_equal(resp.attempts, 1);
 	char want[256];
-	snprintf(want, sizeof(want), "HTTP 404 from http://127.0.0.1:%d/***: no such hook", s->port);
+	snprintf(want, sizeof(want), "HTTP 404 from http://127.0.0.1:%d/***: no such hook",
+		 s->port);
 	assert_string_equal(err, want);
 	dtk_http_response_free(&resp);
 	stub_stop(&s);
@@ -668,24 +671,24 @@ static void test_http_check_url_accepts_http_and_https_only(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_http_2xx_returns_body_status_and_content_type),
-		cmocka_unit_test(test_http_500_then_200_is_retried_and_succeeds),
-		cmocka_unit_test(test_http_500_forever_fails_after_max_attempts_with_status_and_body),
-		cmocka_unit_test(test_http_4xx_is_not_retried),
-		cmocka_unit_test(test_http_429_retry_after_seconds_is_honoured),
-		cmocka_unit_test(test_http_503_retry_after_http_date_is_honoured),
-		cmocka_unit_test(test_http_deadline_stops_retries_without_sleeping_past_it),
-		cmocka_unit_test(test_http_past_deadline_makes_no_attempt),
-		cmocka_unit_test(test_http_attempt_timeout_is_reported),
-		cmocka_unit_test(test_http_oversize_body_is_refused_without_retry),
-		cmocka_unit_test(test_http_connection_refused_masks_userinfo_path_and_secrets),
-		cmocka_unit_test(test_http_error_body_excerpt_is_masked_and_bounded),
-		cmocka_unit_test(test_http_keep_alive_reuses_one_connection_across_requests),
-		cmocka_unit_test(test_http_put_sends_method_and_body),
-		cmocka_unit_test(test_http_other_protocols_are_refused),
-		cmocka_unit_test(test_http_mask_url_hides_userinfo_always_and_path_on_request),
-		cmocka_unit_test(test_http_escape_percent_encodes_all_but_unreserved),
-		cmocka_unit_test(test_http_check_url_accepts_http_and_https_only),
+	    cmocka_unit_test(test_http_2xx_returns_body_status_and_content_type),
+	    cmocka_unit_test(test_http_500_then_200_is_retried_and_succeeds),
+	    cmocka_unit_test(test_http_500_forever_fails_after_max_attempts_with_status_and_body),
+	    cmocka_unit_test(test_http_4xx_is_not_retried),
+	    cmocka_unit_test(test_http_429_retry_after_seconds_is_honoured),
+	    cmocka_unit_test(test_http_503_retry_after_http_date_is_honoured),
+	    cmocka_unit_test(test_http_deadline_stops_retries_without_sleeping_past_it),
+	    cmocka_unit_test(test_http_past_deadline_makes_no_attempt),
+	    cmocka_unit_test(test_http_attempt_timeout_is_reported),
+	    cmocka_unit_test(test_http_oversize_body_is_refused_without_retry),
+	    cmocka_unit_test(test_http_connection_refused_masks_userinfo_path_and_secrets),
+	    cmocka_unit_test(test_http_error_body_excerpt_is_masked_and_bounded),
+	    cmocka_unit_test(test_http_keep_alive_reuses_one_connection_across_requests),
+	    cmocka_unit_test(test_http_put_sends_method_and_body),
+	    cmocka_unit_test(test_http_other_protocols_are_refused),
+	    cmocka_unit_test(test_http_mask_url_hides_userinfo_always_and_path_on_request),
+	    cmocka_unit_test(test_http_escape_percent_encodes_all_but_unreserved),
+	    cmocka_unit_test(test_http_check_url_accepts_http_and_https_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
