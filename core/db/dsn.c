@@ -85,7 +85,8 @@ static int parse_query(const char *q, dtk_dsn *d, char *errstr, size_t errstr_si
 		const char *eq = memchr(q, '=', n);
 		if (n > 0) {
 			if (!eq || eq == q) {
-				snprintf(errstr, errstr_size, "expected key=value parameters after '?'");
+				snprintf(errstr, errstr_size,
+					 "expected key=value parameters after '?'");
 				return -1;
 			}
 			if (d->nparams == DTK_DSN_MAX_PARAMS) {
@@ -113,7 +114,8 @@ int dtk_dsn_parse(const char *s, dtk_dsn *d, char *errstr, size_t errstr_size)
 	memset(d, 0, sizeof(*d));
 	const char *sep = strstr(s, "://");
 	if (!sep || sep == s || sep - s > 32) {
-		snprintf(errstr, errstr_size, "expected scheme://[user[:password]@]host[:port]/database");
+		snprintf(errstr, errstr_size,
+			 "expected scheme://[user[:password]@]host[:port]/database");
 		return -1;
 	}
 	size_t slen = strcspn(s, "+:");
@@ -154,7 +156,8 @@ int dtk_dsn_parse(const char *s, dtk_dsn *d, char *errstr, size_t errstr_size)
 		d->host = dtk_dsn_decode(rest + 1, (size_t)(rb - rest - 1), 0);
 		if (rb + 1 < hend) {
 			if (rb[1] != ':') {
-				snprintf(errstr, errstr_size, "expected ':port' after the [IPv6] host");
+				snprintf(errstr, errstr_size,
+					 "expected ':port' after the [IPv6] host");
 				goto fail;
 			}
 			pstart = rb + 2;
@@ -198,8 +201,8 @@ fail:
 	return -1;
 }
 
-int dtk_dsn_keys(dtk_db_target *t, const char *engine, const char *user, const char *host,
-		 int port, const char *database)
+int dtk_dsn_keys(dtk_db_target *t, const char *engine, const char *user, const char *host, int port,
+		 const char *database)
 {
 	dtk_buf hb, b;
 	int rc = -1;

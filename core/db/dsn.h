@@ -43,8 +43,8 @@ int dtk_dsn_encode(struct dtk_buf *b, const char *s);
  * host NULL or empty, or a socket path, counts as localhost; the host is
  * lower-cased and an IPv6 address bracketed. Returns 0 or -1 (out of
  * memory). */
-int dtk_dsn_keys(dtk_db_target *t, const char *engine, const char *user, const char *host,
-		 int port, const char *database);
+int dtk_dsn_keys(dtk_db_target *t, const char *engine, const char *user, const char *host, int port,
+		 const char *database);
 
 /* Rewrites msg in place: every occurrence of secret (when non-empty) and
  * the user-info of every URL in it become ***. */

@@ -43,12 +43,12 @@ typedef struct my_conn {
 	dtk_dsn dsn; /* host, port, user, password, database, params */
 	char *shown;
 	unsigned connect_s, rw_s;
-	int timeout_var;       /* TV_*: how this server limits a statement */
-	double timeout_s;      /* the session's statement limit; -1 unknown */
+	int timeout_var;  /* TV_*: how this server limits a statement */
+	double timeout_s; /* the session's statement limit; -1 unknown */
 } my_conn;
 
-static const char *const url_params[] = {"unix_socket", "charset", "ssl_ca", "ssl_cert",
-					 "ssl_key", NULL};
+static const char *const url_params[] = {"unix_socket", "charset", "ssl_ca",
+					 "ssl_cert",	"ssl_key", NULL};
 
 static const char *param(const dtk_dsn *d, const char *key)
 {
@@ -61,8 +61,7 @@ static const char *param(const dtk_dsn *d, const char *key)
 /* Moves the params form into d. */
 static int from_params(const dtk_value *params, dtk_dsn *d, char *errstr, size_t errstr_size)
 {
-	static const char *const keys[] = {"host", "database", "user", "password",
-					   "unix_socket"};
+	static const char *const keys[] = {"host", "database", "user", "password", "unix_socket"};
 	char **dest[] = {&d->host, &d->database, &d->user, &d->password, NULL};
 	memset(d, 0, sizeof(*d));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -110,8 +109,7 @@ nomem:
 	return -1;
 }
 
-static int my_target(const dtk_value *params, dtk_db_target *t, char *errstr,
-		     size_t errstr_size)
+static int my_target(const dtk_value *params, dtk_db_target *t, char *errstr, size_t errstr_size)
 {
 	const char *cs = dtk_value_cstr(dtk_value_map_get(params, "connection_string"));
 	const char *dsn = dtk_value_cstr(dtk_value_map_get(params, "dsn"));
@@ -151,7 +149,8 @@ static int my_target(const dtk_value *params, dtk_db_target *t, char *errstr,
 	}
 	const char *cset = param(&d, "charset");
 	if (cset && strcmp(cset, "utf8mb4") != 0 && strcmp(cset, "utf8") != 0) {
-		snprintf(errstr, errstr_size, "%s: charset must be utf8mb4 (got '%.32s')", key, cset);
+		snprintf(errstr, errstr_size, "%s: charset must be utf8mb4 (got '%.32s')", key,
+			 cset);
 		goto out;
 	}
 	int port = d.port ? d.port : MY_DEFAULT_PORT;
@@ -362,8 +361,8 @@ static int conn_error(my_conn *c, unsigned *errnum, char *errstr, size_t errstr_
 
 /* The text protocol: a statement without arguments. Returns 0, -1 with
  * *errnum and the client's message in errstr, or -2 with errstr. */
-static int run_text(my_conn *c, const char *sql, dtk_resultset *out, unsigned *errnum,
-		    char *errstr, size_t errstr_size)
+static int run_text(my_conn *c, const char *sql, dtk_resultset *out, unsigned *errnum, char *errstr,
+		    size_t errstr_size)
 {
 	MYSQL_RES *res = NULL;
 	int rc = -1;
@@ -392,8 +391,8 @@ static int run_text(my_conn *c, const char *sql, dtk_resultset *out, unsigned *e
 		for (unsigned i = 0; i < ncols; i++) {
 			if (!row[i])
 				continue;
-			cells[i] = text_cell(out, fields[i].type, row[i], lens[i], errstr,
-					     errstr_size);
+			cells[i] =
+			    text_cell(out, fields[i].type, row[i], lens[i], errstr, errstr_size);
 			if (!cells[i])
 				goto out;
 		}
@@ -406,9 +405,8 @@ out:
 
 /* A prepared statement with args bound to its ? placeholders; returns as
  * run_text. */
-static int run_prepared(my_conn *c, const char *sql, const dtk_value *const *args,
-			size_t nargs, dtk_resultset *out, unsigned *errnum, char *errstr,
-			size_t errstr_size)
+static int run_prepared(my_conn *c, const char *sql, const dtk_value *const *args, size_t nargs,
+			dtk_resultset *out, unsigned *errnum, char *errstr, size_t errstr_size)
 {
 	MYSQL_STMT *st = mysql_stmt_init(c->my);
 	MYSQL_BIND *pb = calloc(nargs, sizeof(*pb)), *rb = NULL;
@@ -495,7 +493,8 @@ static int run_prepared(my_conn *c, const char *sql, const dtk_value *const *arg
 			rb[i].buffer_type = MYSQL_TYPE_LONGLONG;
 			rb[i].buffer = &cols[i].i;
 			rb[i].is_unsigned = (fields[i].flags & UNSIGNED_FLAG) != 0;
-		} else if (fields[i].type == MYSQL_TYPE_FLOAT || fields[i].type == MYSQL_TYPE_DOUBLE) {
+		} else if (fields[i].type == MYSQL_TYPE_FLOAT ||
+			   fields[i].type == MYSQL_TYPE_DOUBLE) {
 			rb[i].buffer_type = MYSQL_TYPE_DOUBLE;
 			rb[i].buffer = &cols[i].f;
 		} else {
@@ -523,7 +522,8 @@ static int run_prepared(my_conn *c, const char *sql, const dtk_value *const *arg
 		if (f == 1)
 			goto stmt_error;
 		if (f == MYSQL_DATA_TRUNCATED) {
-			snprintf(errstr, errstr_size, "query: a value was truncated reading the result");
+			snprintf(errstr, errstr_size,
+				 "query: a value was truncated reading the result");
 			rc = -2;
 			goto out;
 		}
@@ -538,14 +538,15 @@ static int run_prepared(my_conn *c, const char *sql, const dtk_value *const *arg
 			if (cols[i].null)
 				continue;
 			if (rb[i].buffer_type == MYSQL_TYPE_LONGLONG)
-				cells[i] = rb[i].is_unsigned && cols[i].i < 0
-						   ? dtk_value_float((double)(unsigned long long)cols[i].i)
-						   : dtk_value_int(cols[i].i);
+				cells[i] =
+				    rb[i].is_unsigned && cols[i].i < 0
+					? dtk_value_float((double)(unsigned long long)cols[i].i)
+					: dtk_value_int(cols[i].i);
 			else if (rb[i].buffer_type == MYSQL_TYPE_DOUBLE)
 				cells[i] = dtk_value_float(cols[i].f);
 			else
-				cells[i] = text_cell(out, fields[i].type, cols[i].buf,
-						     cols[i].len, errstr, errstr_size);
+				cells[i] = text_cell(out, fields[i].type, cols[i].buf, cols[i].len,
+						     errstr, errstr_size);
 			if (!cells[i]) {
 				if (!*errstr)
 					snprintf(errstr, errstr_size, "out of memory");
@@ -600,8 +601,9 @@ static int my_query(void *h, const char *sql, const dtk_value *const *args, size
 		if (set_timeout(c, timeout_s) != 0) {
 			conn_error(c, &err, msg, sizeof(msg));
 		} else {
-			int r = nargs ? run_prepared(c, sql, args, nargs, out, &err, msg, sizeof(msg))
-				      : run_text(c, sql, out, &err, msg, sizeof(msg));
+			int r = nargs
+				    ? run_prepared(c, sql, args, nargs, out, &err, msg, sizeof(msg))
+				    : run_text(c, sql, out, &err, msg, sizeof(msg));
 			if (r == 0) {
 				rc = 0;
 				break;
@@ -639,9 +641,9 @@ static int my_query(void *h, const char *sql, const dtk_value *const *args, size
 }
 
 const dtk_db_driver dtk_db_mysql = {
-	.engine = "mysql",
-	.target = my_target,
-	.connect = my_connect,
-	.query = my_query,
-	.close = my_close,
+    .engine = "mysql",
+    .target = my_target,
+    .connect = my_connect,
+    .query = my_query,
+    .close = my_close,
 };

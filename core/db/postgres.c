@@ -15,13 +15,13 @@
  * runs once more; any other failure is returned and the caller's pool
  * drops the handle. Messages carry the server's primary text, with the
  * password and URL user-info masked. */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <errno.h>
 
 #include "db/db.h"
 #include "db/dsn.h"
@@ -43,7 +43,7 @@
 typedef struct pg_conn {
 	PGconn *pg;
 	char *shown;
-	char *password; /* masked out of every message */
+	char *password;	 /* masked out of every message */
 	long timeout_ms; /* the session's statement_timeout; -1 unknown */
 } pg_conn;
 
@@ -90,8 +90,11 @@ static int params_text(const dtk_value *params, dtk_buf *b, char *errstr, size_t
 {
 	static const struct {
 		const char *param, *keyword;
-	} map[] = {{"host", "host"},	     {"database", "dbname"}, {"user", "user"},
-		   {"password", "password"}, {"sslmode", "sslmode"}};
+	} map[] = {{"host", "host"},
+		   {"database", "dbname"},
+		   {"user", "user"},
+		   {"password", "password"},
+		   {"sslmode", "sslmode"}};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		const dtk_value *v = dtk_value_map_get(params, map[i].param);
 		if (!v || v->type == DTK_V_NULL)
@@ -108,8 +111,7 @@ static int params_text(const dtk_value *params, dtk_buf *b, char *errstr, size_t
 		char text[32];
 		if (port->type == DTK_V_INT && port->u.i >= 1 && port->u.i <= 65535)
 			snprintf(text, sizeof(text), "%lld", (long long)port->u.i);
-		else if (port->type == DTK_V_STR && port->u.str.len > 0 &&
-			 port->u.str.len < 6 &&
+		else if (port->type == DTK_V_STR && port->u.str.len > 0 && port->u.str.len < 6 &&
 			 strspn(port->u.str.s, "0123456789") == port->u.str.len &&
 			 strtol(port->u.str.s, NULL, 10) >= 1 &&
 			 strtol(port->u.str.s, NULL, 10) <= 65535)
@@ -147,8 +149,7 @@ static void one_line(char *s)
 	*w = '\0';
 }
 
-static int pg_target(const dtk_value *params, dtk_db_target *t, char *errstr,
-		     size_t errstr_size)
+static int pg_target(const dtk_value *params, dtk_db_target *t, char *errstr, size_t errstr_size)
 {
 	const char *cs = dtk_value_cstr(dtk_value_map_get(params, "connection_string"));
 	const char *dsn = dtk_value_cstr(dtk_value_map_get(params, "dsn"));
@@ -406,7 +407,8 @@ static int read_result(PGresult *res, dtk_resultset *out, char *errstr, size_t e
 					(size_t)PQgetlength(res, r, i), errstr, errstr_size);
 			if (!cells[i]) {
 				if (!*errstr)
-					snprintf(errstr, errstr_size, "out of memory reading the result");
+					snprintf(errstr, errstr_size,
+						 "out of memory reading the result");
 				goto out;
 			}
 		}
@@ -489,9 +491,9 @@ out:
 }
 
 const dtk_db_driver dtk_db_postgres = {
-	.engine = "postgres",
-	.target = pg_target,
-	.connect = pg_connect,
-	.query = pg_query,
-	.close = pg_close,
+    .engine = "postgres",
+    .target = pg_target,
+    .connect = pg_connect,
+    .query = pg_query,
+    .close = pg_close,
 };

@@ -43,42 +43,42 @@
 
 typedef struct dialect {
 	const char *engine;
-	int dollar;	       /* $1, $2 ... placeholders (else ?) */
-	const char *key_text;  /* metric names, detector ids */
-	const char *dbl;       /* double columns */
-	const char *long_text; /* context and metadata JSON */
+	int dollar;		  /* $1, $2 ... placeholders (else ?) */
+	const char *key_text;	  /* metric names, detector ids */
+	const char *dbl;	  /* double columns */
+	const char *long_text;	  /* context and metadata JSON */
 	const char *inline_index; /* dtk_detections' time index inside CREATE TABLE */
 	const char *index_stmt;	  /* or as its own statement */
 	const char *table_opts;
-	const char *upsert;	  /* the conflict clause, %s = the key columns */
-	const char *set_col;	  /* one updated column, %s twice */
+	const char *upsert;  /* the conflict clause, %s = the key columns */
+	const char *set_col; /* one updated column, %s twice */
 } dialect;
 
 static const dialect pg_dialect = {
-	.engine = "postgres",
-	.dollar = 1,
-	.key_text = "TEXT",
-	.dbl = "DOUBLE PRECISION",
-	.long_text = "TEXT",
-	.inline_index = "",
-	.index_stmt = "CREATE INDEX IF NOT EXISTS dtk_detections_time ON dtk_detections "
-		      "(collected_at)",
-	.table_opts = "",
-	.upsert = " ON CONFLICT (%s) DO UPDATE SET ",
-	.set_col = "%s = EXCLUDED.%s",
+    .engine = "postgres",
+    .dollar = 1,
+    .key_text = "TEXT",
+    .dbl = "DOUBLE PRECISION",
+    .long_text = "TEXT",
+    .inline_index = "",
+    .index_stmt = "CREATE INDEX IF NOT EXISTS dtk_detections_time ON dtk_detections "
+		  "(collected_at)",
+    .table_opts = "",
+    .upsert = " ON CONFLICT (%s) DO UPDATE SET ",
+    .set_col = "%s = EXCLUDED.%s",
 };
 
 static const dialect my_dialect = {
-	.engine = "mysql",
-	.dollar = 0,
-	.key_text = "VARCHAR(255)",
-	.dbl = "DOUBLE",
-	.long_text = "MEDIUMTEXT",
-	.inline_index = ", INDEX dtk_detections_time (collected_at)",
-	.index_stmt = NULL,
-	.table_opts = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-	.upsert = " ON DUPLICATE KEY UPDATE ",
-	.set_col = "%s = VALUES(%s)",
+    .engine = "mysql",
+    .dollar = 0,
+    .key_text = "VARCHAR(255)",
+    .dbl = "DOUBLE",
+    .long_text = "MEDIUMTEXT",
+    .inline_index = ", INDEX dtk_detections_time (collected_at)",
+    .index_stmt = NULL,
+    .table_opts = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    .upsert = " ON DUPLICATE KEY UPDATE ",
+    .set_col = "%s = VALUES(%s)",
 };
 
 enum {
@@ -96,31 +96,31 @@ enum {
 };
 
 static const char *const store_sql[ST_COUNT] = {
-	[ST_CUTOFF] = "SELECT collected_at FROM dtk_datapoints WHERE metric_name = ? AND "
-		      "NOT is_missing AND collected_at < ? ORDER BY collected_at DESC "
-		      "LIMIT 1 OFFSET ?",
-	[ST_RANGE] = "SELECT collected_at, value, context FROM dtk_datapoints WHERE "
-		     "metric_name = ? AND NOT is_missing AND collected_at >= ? AND "
-		     "collected_at < ? ORDER BY collected_at",
-	[ST_RANGE_VALUES] = "SELECT collected_at, value FROM dtk_datapoints WHERE "
-			    "metric_name = ? AND NOT is_missing AND collected_at >= ? AND "
-			    "collected_at < ? ORDER BY collected_at",
-	[ST_NEWEST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ? AND "
-		      "NOT is_missing",
-	[ST_LAST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ?",
-	[ST_DETECTION] = NULL, /* built by build_upsert */
-	[ST_RETAIN_DP] = "DELETE FROM dtk_datapoints WHERE metric_name = ? AND collected_at < ?",
-	[ST_RETAIN_DP_ALL] = "DELETE FROM dtk_datapoints WHERE collected_at < ?",
-	[ST_RETAIN_DET] = "DELETE FROM dtk_detections WHERE metric_name = ? AND collected_at < ?",
-	[ST_RETAIN_DET_ALL] = "DELETE FROM dtk_detections WHERE collected_at < ?",
+    [ST_CUTOFF] = "SELECT collected_at FROM dtk_datapoints WHERE metric_name = ? AND "
+		  "NOT is_missing AND collected_at < ? ORDER BY collected_at DESC "
+		  "LIMIT 1 OFFSET ?",
+    [ST_RANGE] = "SELECT collected_at, value, context FROM dtk_datapoints WHERE "
+		 "metric_name = ? AND NOT is_missing AND collected_at >= ? AND "
+		 "collected_at < ? ORDER BY collected_at",
+    [ST_RANGE_VALUES] = "SELECT collected_at, value FROM dtk_datapoints WHERE "
+			"metric_name = ? AND NOT is_missing AND collected_at >= ? AND "
+			"collected_at < ? ORDER BY collected_at",
+    [ST_NEWEST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ? AND "
+		  "NOT is_missing",
+    [ST_LAST] = "SELECT MAX(collected_at) FROM dtk_datapoints WHERE metric_name = ?",
+    [ST_DETECTION] = NULL, /* built by build_upsert */
+    [ST_RETAIN_DP] = "DELETE FROM dtk_datapoints WHERE metric_name = ? AND collected_at < ?",
+    [ST_RETAIN_DP_ALL] = "DELETE FROM dtk_datapoints WHERE collected_at < ?",
+    [ST_RETAIN_DET] = "DELETE FROM dtk_detections WHERE metric_name = ? AND collected_at < ?",
+    [ST_RETAIN_DET_ALL] = "DELETE FROM dtk_detections WHERE collected_at < ?",
 };
 
 static const char *const dp_cols[] = {"metric_name", "collected_at", "value",
 				      "is_missing",  "context",	     "inserted_at"};
 static const char *const det_cols[] = {
-	"metric_name", "collected_at",	    "execution_time", "detector_id", "detector_type",
-	"is_anomaly",  "score",		    "lower_bound",    "upper_bound", "direction",
-	"percent_deviation", "alert_sent", "alert_reason", "metadata",    "inserted_at"};
+    "metric_name",	 "collected_at", "execution_time", "detector_id", "detector_type",
+    "is_anomaly",	 "score",	 "lower_bound",	   "upper_bound", "direction",
+    "percent_deviation", "alert_sent",	 "alert_reason",   "metadata",	  "inserted_at"};
 #define DET_COLS (sizeof(det_cols) / sizeof(det_cols[0]))
 static const char *const dp_key[] = {"metric_name", "collected_at", NULL};
 static const char *const det_key[] = {"metric_name", "collected_at", "detector_id", NULL};
@@ -290,7 +290,8 @@ static void *open_dialect(const dialect *d, const char *type, const dtk_value *p
 		dtk_buf b;
 		int n = 0;
 		if (i == ST_DETECTION) {
-			s->sql[i] = build_upsert(d, "dtk_detections", det_cols, DET_COLS, det_key, 1);
+			s->sql[i] =
+			    build_upsert(d, "dtk_detections", det_cols, DET_COLS, det_key, 1);
 		} else {
 			dtk_buf_init(&b, 4096);
 			add_sql(&b, d, store_sql[i], &n);
@@ -352,15 +353,14 @@ static void free_values(dtk_value **v, size_t n)
 /* Runs BEGIN; body; COMMIT on a borrowed connection, ROLLBACK on failure. */
 typedef int (*tx_body)(sql_store *s, dtk_db *db, void *arg, char *errstr, size_t errstr_size);
 
-static int in_transaction(sql_store *s, tx_body body, void *arg, char *errstr,
-			  size_t errstr_size)
+static int in_transaction(sql_store *s, tx_body body, void *arg, char *errstr, size_t errstr_size)
 {
 	dtk_db *db = borrow(s, errstr, errstr_size);
 	int rc = -1;
 	if (!db)
 		return -1;
 	if (run(s, db, "starting a transaction", "BEGIN", NULL, 0, NULL, errstr, errstr_size) ==
-		    0 &&
+		0 &&
 	    body(s, db, arg, errstr, errstr_size) == 0 &&
 	    run(s, db, "committing", "COMMIT", NULL, 0, NULL, errstr, errstr_size) == 0)
 		rc = 0;
@@ -400,7 +400,8 @@ static int upsert_body(sql_store *s, dtk_db *db, void *varg, char *errstr, size_
 		if (flush && k) {
 			if (built != k) {
 				free(sql);
-				sql = build_upsert(s->d, "dtk_datapoints", dp_cols, DP_COLS, dp_key, k);
+				sql = build_upsert(s->d, "dtk_datapoints", dp_cols, DP_COLS, dp_key,
+						   k);
 				built = k;
 				if (!sql)
 					goto nomem;
@@ -535,8 +536,7 @@ static int ss_history(void *h, const char *metric, int64_t since, int64_t before
 	char perr[128];
 	int rc = -1;
 	dtk_resultset rs;
-	dtk_value *mv = dtk_value_str(metric), *bv = dtk_value_int(before), *sv = NULL,
-		  *ov = NULL;
+	dtk_value *mv = dtk_value_str(metric), *bv = dtk_value_int(before), *sv = NULL, *ov = NULL;
 	memset(&rs, 0, sizeof(rs));
 	if (!mv || !bv)
 		goto nomem;
@@ -579,7 +579,8 @@ static int ss_history(void *h, const char *metric, int64_t since, int64_t before
 		}
 		if (with_context && rs.ncols > 2 && row[2] && row[2]->type == DTK_V_STR &&
 		    row[2]->u.str.len > 0 && row[2]->u.str.len <= STORE_CONTEXT_MAX) {
-			ctx = dtk_json_parse(row[2]->u.str.s, row[2]->u.str.len, perr, sizeof(perr));
+			ctx =
+			    dtk_json_parse(row[2]->u.str.s, row[2]->u.str.len, perr, sizeof(perr));
 			if (ctx && ctx->type != DTK_V_MAP)
 				dtk_value_free(&ctx);
 		}
@@ -666,21 +667,21 @@ static int det_body(sql_store *s, dtk_db *db, void *varg, char *errstr, size_t e
 	for (size_t i = 0; i < a->n; i++) {
 		const dtk_detection_row *d = &a->rows[i];
 		dtk_value *v[DET_COLS] = {
-			dtk_value_str(a->metric),
-			dtk_value_int(a->collected_at),
-			dtk_value_int(a->execution_time),
-			dtk_value_str(d->detector_id ? d->detector_id : ""),
-			str_or_null(d->detector_type),
-			dtk_value_bool(d->is_anomaly != 0),
-			num_or_null(d->score),
-			num_or_null(d->lower_bound),
-			num_or_null(d->upper_bound),
-			str_or_null(d->direction),
-			num_or_null(d->percent_deviation),
-			dtk_value_bool(d->alert_sent != 0),
-			str_or_null(d->alert_reason),
-			str_or_null(d->metadata_json),
-			dtk_value_int(now),
+		    dtk_value_str(a->metric),
+		    dtk_value_int(a->collected_at),
+		    dtk_value_int(a->execution_time),
+		    dtk_value_str(d->detector_id ? d->detector_id : ""),
+		    str_or_null(d->detector_type),
+		    dtk_value_bool(d->is_anomaly != 0),
+		    num_or_null(d->score),
+		    num_or_null(d->lower_bound),
+		    num_or_null(d->upper_bound),
+		    str_or_null(d->direction),
+		    num_or_null(d->percent_deviation),
+		    dtk_value_bool(d->alert_sent != 0),
+		    str_or_null(d->alert_reason),
+		    str_or_null(d->metadata_json),
+		    dtk_value_int(now),
 		};
 		int rc = 0;
 		if (!v[0] || !v[1] || !v[2] || !v[3] || !v[5] || !v[11] || !v[14]) {
@@ -730,37 +731,35 @@ static int ss_retention(void *h, const char *metric, int64_t now, int64_t datapo
 			int64_t detection_days, char *errstr, size_t errstr_size)
 {
 	sql_store *s = h;
-	if (datapoint_days > 0 &&
-	    retain(s, metric ? ST_RETAIN_DP : ST_RETAIN_DP_ALL, metric, now - datapoint_days * 86400,
-		   errstr, errstr_size) != 0)
+	if (datapoint_days > 0 && retain(s, metric ? ST_RETAIN_DP : ST_RETAIN_DP_ALL, metric,
+					 now - datapoint_days * 86400, errstr, errstr_size) != 0)
 		return -1;
-	if (detection_days > 0 &&
-	    retain(s, metric ? ST_RETAIN_DET : ST_RETAIN_DET_ALL, metric,
-		   now - detection_days * 86400, errstr, errstr_size) != 0)
+	if (detection_days > 0 && retain(s, metric ? ST_RETAIN_DET : ST_RETAIN_DET_ALL, metric,
+					 now - detection_days * 86400, errstr, errstr_size) != 0)
 		return -1;
 	return 0;
 }
 
 const dtk_store_backend dtk_store_postgres = {
-	.engine = "postgres",
-	.open = pg_open,
-	.close = ss_close,
-	.upsert = ss_upsert,
-	.history = ss_history,
-	.newest = ss_newest,
-	.last = ss_last,
-	.save_detections = ss_save_detections,
-	.retention = ss_retention,
+    .engine = "postgres",
+    .open = pg_open,
+    .close = ss_close,
+    .upsert = ss_upsert,
+    .history = ss_history,
+    .newest = ss_newest,
+    .last = ss_last,
+    .save_detections = ss_save_detections,
+    .retention = ss_retention,
 };
 
 const dtk_store_backend dtk_store_mysql = {
-	.engine = "mysql",
-	.open = my_open,
-	.close = ss_close,
-	.upsert = ss_upsert,
-	.history = ss_history,
-	.newest = ss_newest,
-	.last = ss_last,
-	.save_detections = ss_save_detections,
-	.retention = ss_retention,
+    .engine = "mysql",
+    .open = my_open,
+    .close = ss_close,
+    .upsert = ss_upsert,
+    .history = ss_history,
+    .newest = ss_newest,
+    .last = ss_last,
+    .save_detections = ss_save_detections,
+    .retention = ss_retention,
 };

@@ -43,8 +43,8 @@ typedef struct engine {
 } engine;
 
 static const engine engines[] = {
-	{"postgres", "DTK_POSTGRES_DSN", "postgresql", "TIMESTAMPTZ", "authentication"},
-	{"mysql", "DTK_MYSQL_DSN", "mysql", "DATETIME", "Access denied"},
+    {"postgres", "DTK_POSTGRES_DSN", "postgresql", "TIMESTAMPTZ", "authentication"},
+    {"mysql", "DTK_MYSQL_DSN", "mysql", "DATETIME", "Access denied"},
 };
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
@@ -85,8 +85,9 @@ static int setup_engine(void **state)
 	char sql[512];
 	snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", table);
 	exec_sql(e, sql, NULL);
-	snprintf(sql, sizeof(sql), "CREATE TABLE %s (ts %s, v DOUBLE PRECISION, n BIGINT, region "
-				   "VARCHAR(16))",
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE %s (ts %s, v DOUBLE PRECISION, n BIGINT, region "
+		 "VARCHAR(16))",
 		 table, e->ts_type);
 	exec_sql(e, sql, NULL);
 	snprintf(sql, sizeof(sql),
@@ -254,8 +255,24 @@ static void test_query_errors_carry_the_server_message(void **state)
 		      err, sizeof(err));
 	print_message("%s missing table: %s\n", e->name, err);
 	assert_non_null(strstr(err, "dtk_no_such_table"));
-	assert_non_null(strstr(err, strcmp(e->name, "postgres") == 0 ? "does not exist"
-								     : "doesn't exist"));
+	assert_non_null(
+	    strstr(err, strcmp(e->name, "postgres") == 0 ? "does not exist" : "doesn't exist"));
+}
+
+static void test_statement_past_its_timeout_is_cancelled(void **state)
+{
+	const engine *e = E(state);
+	char err[1024], q[256];
+	snprintf(q, sizeof(q),
+		 "SELECT %s AS value WHERE '{{ period_start }}' < '{{ period_finish }}'",
+		 strcmp(e->name, "postgres") == 0 ? "pg_sleep(5)::text" : "SLEEP(5)");
+	dtk_value *p = params_with("connection_string", dsn(e), q);
+	dtk_value_map_set_int(p, "timeout", 1);
+	time_t start = time(NULL);
+	collect_fails("sql", p, err, sizeof(err));
+	print_message("%s timeout: %s\n", e->name, err);
+	assert_true(time(NULL) - start < 4);
+	assert_non_null(strstr(err, "timed out after 1 s"));
 }
 
 /* The DSN with its password (and, when port > 0, its port) replaced. */
@@ -342,8 +359,8 @@ static int64_t session_id(dtk_db_pool *pool, const dtk_db_target *t, const engin
 	dtk_db *db = dtk_db_get(pool, t, NULL, err, sizeof(err));
 	if (!db)
 		fail_msg("connect: %s", err);
-	const char *sql = strcmp(e->name, "postgres") == 0 ? "SELECT pg_backend_pid()"
-							   : "SELECT CONNECTION_ID()";
+	const char *sql =
+	    strcmp(e->name, "postgres") == 0 ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()";
 	if (dtk_db_query(db, sql, NULL, 0, &rs, err, sizeof(err)) != 0)
 		fail_msg("query on the pooled connection: %s", err);
 	assert_true(rs.nrows == 1 && dtk_value_number(rs.cells[0], &id));
@@ -391,8 +408,7 @@ static int64_t backends_named(const engine *e, const char *app)
 	return (int64_t)n;
 }
 
-static void test_check_with_collector_and_storage_on_one_server_opens_one_connection(
-	void **state)
+static void test_check_with_collector_and_storage_on_one_server_opens_one_connection(void **state)
 {
 	const engine *e = E(state);
 	char app[64], url[512], err[1024] = "";
@@ -443,29 +459,30 @@ static void test_check_with_collector_and_storage_on_one_server_opens_one_connec
 	dtk_buf_free(&cfgtext);
 }
 
-#define CASES(e)                                                                            \
-	{                                                                                   \
-		cmocka_unit_test_prestate(test_sql_collector_reads_rows_by_column_name, e),  \
-		cmocka_unit_test_prestate(test_typed_collector_with_dsn_and_with_params, e), \
-		cmocka_unit_test_prestate(test_zero_rows_are_no_rows, e),                    \
-		cmocka_unit_test_prestate(test_query_errors_carry_the_server_message, e),    \
-		cmocka_unit_test_prestate(test_wrong_password_is_refused_without_echoing_it, \
-					  e),                                               \
-		cmocka_unit_test_prestate(test_unreachable_port_is_a_clear_error, e),        \
-		cmocka_unit_test_prestate(test_collector_and_storage_share_one_pooled_connection, \
-					  e),                                               \
-		cmocka_unit_test_prestate(                                                   \
-			test_pooled_connection_killed_by_the_server_reconnects_once, e),    \
-		cmocka_unit_test_prestate(                                                   \
-			test_check_with_collector_and_storage_on_one_server_opens_one_connection, \
-			e),                                                                 \
+#define CASES(e)                                                                                   \
+	{                                                                                          \
+		cmocka_unit_test_prestate(test_sql_collector_reads_rows_by_column_name, e),        \
+		    cmocka_unit_test_prestate(test_typed_collector_with_dsn_and_with_params, e),   \
+		    cmocka_unit_test_prestate(test_zero_rows_are_no_rows, e),                      \
+		    cmocka_unit_test_prestate(test_query_errors_carry_the_server_message, e),      \
+		    cmocka_unit_test_prestate(test_wrong_password_is_refused_without_echoing_it,   \
+					      e),                                                  \
+		    cmocka_unit_test_prestate(test_unreachable_port_is_a_clear_error, e),          \
+		    cmocka_unit_test_prestate(test_statement_past_its_timeout_is_cancelled, e),    \
+		    cmocka_unit_test_prestate(                                                     \
+			test_collector_and_storage_share_one_pooled_connection, e),                \
+		    cmocka_unit_test_prestate(                                                     \
+			test_pooled_connection_killed_by_the_server_reconnects_once, e),           \
+		    cmocka_unit_test_prestate(                                                     \
+			test_check_with_collector_and_storage_on_one_server_opens_one_connection,  \
+			e),                                                                        \
 	}
 
 int main(void)
 {
 	int failed = 0, ran = 0;
-	int require = getenv("DTK_REQUIRE_SERVICES") &&
-		      strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
+	int require =
+	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	snprintf(run_id, sizeof(run_id), "%ld_%lld", (long)getpid(), (long long)time(NULL));
 	snprintf(table, sizeof(table), "dtk_it_src_%s", run_id);
 	/* the check's alert state lives in the local state database */

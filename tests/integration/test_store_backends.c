@@ -79,11 +79,10 @@ static dtk_value *clickhouse_params(const backend *b)
 }
 
 static const backend backends[] = {
-	{"sqlite", "sqlite", NULL, sqlite_params, "?", ""},
-	{"postgres", "sql", "DTK_POSTGRES_DSN", url_params, "$1", ""},
-	{"mysql", "sql", "DTK_MYSQL_DSN", url_params, "?", ""},
-	{"clickhouse", "clickhouse", "DTK_CLICKHOUSE_URL", clickhouse_params, "{p1:String}",
-	 " FINAL"},
+    {"sqlite", "sqlite", NULL, sqlite_params, "?", ""},
+    {"postgres", "sql", "DTK_POSTGRES_DSN", url_params, "$1", ""},
+    {"mysql", "sql", "DTK_MYSQL_DSN", url_params, "?", ""},
+    {"clickhouse", "clickhouse", "DTK_CLICKHOUSE_URL", clickhouse_params, "{p1:String}", " FINAL"},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -121,13 +120,13 @@ static void put(dtk_store *s, const char *m, int64_t ts, double v, int missing)
 		fail_msg("upsert: %s", err);
 }
 
-static void history(dtk_store *s, const char *m, int64_t since, int64_t before,
-		    int64_t min_points, int with_context, dtk_series *h)
+static void history(dtk_store *s, const char *m, int64_t since, int64_t before, int64_t min_points,
+		    int with_context, dtk_series *h)
 {
 	char err[1024] = "";
 	memset(h, 0, sizeof(*h));
-	if (dtk_store_history(s, m, since, before, min_points, with_context, h, err,
-			      sizeof(err)) != 0)
+	if (dtk_store_history(s, m, since, before, min_points, with_context, h, err, sizeof(err)) !=
+	    0)
 		fail_msg("history: %s", err);
 }
 
@@ -210,8 +209,8 @@ static void test_baseline_excludes_missing_points_and_the_current_time(void **st
 	char err[1024] = "";
 	dtk_series h;
 	dtk_row rows[5] = {
-		{T0, 1.5, 0, NULL},	   {T0 + 600, 0, 1, NULL}, {T0 + 1200, 3.25, 0, NULL},
-		{T0 + 1800, 4.0, 0, NULL}, {T0 + 2400, 5.0, 0, NULL},
+	    {T0, 1.5, 0, NULL},	       {T0 + 600, 0, 1, NULL},	  {T0 + 1200, 3.25, 0, NULL},
+	    {T0 + 1800, 4.0, 0, NULL}, {T0 + 2400, 5.0, 0, NULL},
 	};
 	rows[2].context = dtk_value_map();
 	dtk_value_map_set_str(rows[2].context, "region", "eu-ü");
@@ -303,12 +302,10 @@ static void test_retention_deletes_only_old_rows(void **state)
 	put(s, m, now - 40 * 86400, 1.0, 0);
 	put(s, m, now - 10 * 86400, 2.0, 0);
 	put(s, other, now - 40 * 86400, 3.0, 0);
-	assert_int_equal(dtk_store_save_detections(s, m, now - 40 * 86400, now, &d, 1, err,
-						   sizeof(err)),
-			 0);
-	assert_int_equal(dtk_store_save_detections(s, m, now - 10 * 86400, now, &d, 1, err,
-						   sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_store_save_detections(s, m, now - 40 * 86400, now, &d, 1, err, sizeof(err)), 0);
+	assert_int_equal(
+	    dtk_store_save_detections(s, m, now - 10 * 86400, now, &d, 1, err, sizeof(err)), 0);
 	if (dtk_store_retention(s, m, now, 30, 30, err, sizeof(err)) != 0)
 		fail_msg("retention: %s", err);
 	assert_int_equal(count_rows(B(state), "dtk_datapoints", m), 1);
@@ -328,9 +325,8 @@ static void save_two_detections(dtk_store *s, const char *m, int anomaly)
 {
 	char err[1024] = "";
 	dtk_detection_row d[2] = {
-		{"mad_abc", "mad", anomaly, 4.5, 10.0, 20.0, 50.0, "up", 1, "sent",
-		 "{\"k\": 1}"},
-		{"zscore_def", "zscore", 0, NAN, NAN, NAN, NAN, NULL, 0, NULL, NULL},
+	    {"mad_abc", "mad", anomaly, 4.5, 10.0, 20.0, 50.0, "up", 1, "sent", "{\"k\": 1}"},
+	    {"zscore_def", "zscore", 0, NAN, NAN, NAN, NAN, NULL, 0, NULL, NULL},
 	};
 	if (dtk_store_save_detections(s, m, T0, T0 + 600, d, 2, err, sizeof(err)) != 0)
 		fail_msg("detections: %s", err);
@@ -391,17 +387,17 @@ static void test_rerunning_a_whole_sequence_is_idempotent(void **state)
 	dtk_store_close(&s);
 }
 
-#define CASES(b)                                                                          \
-	{                                                                                 \
-		cmocka_unit_test_prestate(test_upsert_of_the_same_time_overwrites, b),    \
-		cmocka_unit_test_prestate(                                                \
-			test_baseline_excludes_missing_points_and_the_current_time, b),   \
-		cmocka_unit_test_prestate(test_min_points_reaches_back_past_since, b),    \
-		cmocka_unit_test_prestate(test_newest_skips_missing_and_last_does_not, b), \
-		cmocka_unit_test_prestate(test_retention_deletes_only_old_rows, b),       \
-		cmocka_unit_test_prestate(test_detection_rows_are_saved_and_resaved_idempotently, \
-					  b),                                             \
-		cmocka_unit_test_prestate(test_rerunning_a_whole_sequence_is_idempotent, b), \
+#define CASES(b)                                                                                   \
+	{                                                                                          \
+		cmocka_unit_test_prestate(test_upsert_of_the_same_time_overwrites, b),             \
+		    cmocka_unit_test_prestate(                                                     \
+			test_baseline_excludes_missing_points_and_the_current_time, b),            \
+		    cmocka_unit_test_prestate(test_min_points_reaches_back_past_since, b),         \
+		    cmocka_unit_test_prestate(test_newest_skips_missing_and_last_does_not, b),     \
+		    cmocka_unit_test_prestate(test_retention_deletes_only_old_rows, b),            \
+		    cmocka_unit_test_prestate(                                                     \
+			test_detection_rows_are_saved_and_resaved_idempotently, b),                \
+		    cmocka_unit_test_prestate(test_rerunning_a_whole_sequence_is_idempotent, b),   \
 	}
 
 /* 1 when b's storage type is built in; else prints why it is skipped. */
@@ -429,8 +425,8 @@ static int built_in(const backend *b)
 int main(void)
 {
 	int failed = 0, ran = 0;
-	int require = getenv("DTK_REQUIRE_SERVICES") &&
-		      strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
+	int require =
+	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/dtk-it-store-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return 1;

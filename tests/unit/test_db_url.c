@@ -62,8 +62,8 @@ static void test_postgres_url_is_decoded_and_keys_hold_no_password(void **state)
 			NULL),
 		 &t);
 	assert_string_equal(t.driver->engine, "postgres");
-	assert_keys(&t, "postgres://bob@db.example.com:6543/sales", "postgres://db.example.com:6543",
-		    "postgres://db.example.com:6543/sales");
+	assert_keys(&t, "postgres://bob@db.example.com:6543/sales",
+		    "postgres://db.example.com:6543", "postgres://db.example.com:6543/sales");
 	assert_non_null(strstr(t.conn, "password='p@ss:w0rd'"));
 	assert_non_null(strstr(t.conn, "sslmode='disable'"));
 	dtk_db_target_clear(&t);
@@ -72,10 +72,10 @@ static void test_postgres_url_is_decoded_and_keys_hold_no_password(void **state)
 static void test_postgres_spellings_give_one_limit_key_with_the_default_port(void **state)
 {
 	static const char *const urls[] = {
-		"postgresql://bob:x@db/sales",
-		"postgres://bob:y@db:5432/sales",
-		"postgresql+psycopg2://bob@DB/sales",
-		"POSTGRESQL://bob:z@db:5432/sales?connect_timeout=3",
+	    "postgresql://bob:x@db/sales",
+	    "postgres://bob:y@db:5432/sales",
+	    "postgresql+psycopg2://bob@DB/sales",
+	    "POSTGRESQL://bob:z@db:5432/sales?connect_timeout=3",
 	};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		dtk_db_target t;
@@ -133,8 +133,9 @@ static void test_postgres_typed_collector_takes_dsn_in_both_forms_and_params(voi
 static void test_postgres_bad_connection_strings_fail_without_the_password(void **state)
 {
 	char err[512];
-	parse_fails("sql", params("connection_string", "postgresql://bob:hunter2@db/x?bogus=1", NULL),
-		    err, sizeof(err));
+	parse_fails("sql",
+		    params("connection_string", "postgresql://bob:hunter2@db/x?bogus=1", NULL), err,
+		    sizeof(err));
 	assert_non_null(strstr(err, "connection_string: "));
 	assert_non_null(strstr(err, "bogus"));
 	assert_null(strstr(err, "hunter2"));
@@ -144,8 +145,8 @@ static void test_postgres_bad_connection_strings_fail_without_the_password(void 
 	assert_non_null(strstr(err, "port"));
 	assert_null(strstr(err, "hunter2"));
 
-	parse_fails("sql", params("connection_string", "postgresql://bob:hunter2@[::1/x", NULL), err,
-		    sizeof(err));
+	parse_fails("sql", params("connection_string", "postgresql://bob:hunter2@[::1/x", NULL),
+		    err, sizeof(err));
 	assert_null(strstr(err, "hunter2"));
 
 	parse_fails("postgres", params("dsn", "mysql://bob:hunter2@db/x", NULL), err, sizeof(err));
@@ -163,10 +164,10 @@ static void test_mysql_url_is_decoded_and_keys_hold_no_password(void **state)
 	dtk_db_target t;
 	char err[256];
 	dtk_dsn d;
-	parse_ok("sql",
-		 params("connection_string", "mysql+pymysql://bob:p%40ss%2Fw+rd@DB:3307/sales",
-			NULL),
-		 &t);
+	parse_ok(
+	    "sql",
+	    params("connection_string", "mysql+pymysql://bob:p%40ss%2Fw+rd@DB:3307/sales", NULL),
+	    &t);
 	assert_string_equal(t.driver->engine, "mysql");
 	assert_keys(&t, "mysql://bob@db:3307/sales", "mysql://db:3307", "mysql://db:3307/sales");
 	/* the canonical form connect() reads back */
@@ -183,9 +184,9 @@ static void test_mysql_url_is_decoded_and_keys_hold_no_password(void **state)
 static void test_mysql_spellings_give_one_limit_key_with_the_default_port(void **state)
 {
 	static const char *const urls[] = {
-		"mysql://bob:x@db/sales",
-		"mariadb://bob@db:3306/sales",
-		"mysql+mysqldb://bob:y@DB/sales?charset=utf8mb4",
+	    "mysql://bob:x@db/sales",
+	    "mariadb://bob@db:3306/sales",
+	    "mysql+mysqldb://bob:y@DB/sales?charset=utf8mb4",
 	};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		dtk_db_target t;
@@ -224,12 +225,14 @@ static void test_mysql_typed_collector_takes_dsn_and_params(void **state)
 static void test_mysql_bad_connection_strings_fail_without_the_password(void **state)
 {
 	char err[512];
-	parse_fails("sql", params("connection_string", "mysql://bob:hunter2@db/x?autocommit=1", NULL),
-		    err, sizeof(err));
+	parse_fails("sql",
+		    params("connection_string", "mysql://bob:hunter2@db/x?autocommit=1", NULL), err,
+		    sizeof(err));
 	assert_non_null(strstr(err, "unsupported parameter 'autocommit'"));
 	assert_null(strstr(err, "hunter2"));
 
-	parse_fails("sql", params("connection_string", "mysql://bob:hunter2@db/x?charset=latin1", NULL),
+	parse_fails("sql",
+		    params("connection_string", "mysql://bob:hunter2@db/x?charset=latin1", NULL),
 		    err, sizeof(err));
 	assert_non_null(strstr(err, "utf8mb4"));
 
@@ -252,9 +255,9 @@ static void test_dsn_parse_splits_at_the_last_at_sign_and_decodes(void **state)
 {
 	char err[256];
 	dtk_dsn d;
-	assert_int_equal(dtk_dsn_parse("MySQL+x://a%20b:p@ss@[::1]:33/d%2Fb?k=v+w&x=%26", &d, err,
-				       sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_dsn_parse("MySQL+x://a%20b:p@ss@[::1]:33/d%2Fb?k=v+w&x=%26", &d, err, sizeof(err)),
+	    0);
 	assert_string_equal(d.scheme, "mysql");
 	assert_string_equal(d.user, "a b");
 	assert_string_equal(d.password, "p@ss");
@@ -307,17 +310,17 @@ static void test_unknown_engine_in_sql_urls_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_postgres_url_is_decoded_and_keys_hold_no_password),
-		cmocka_unit_test(test_postgres_spellings_give_one_limit_key_with_the_default_port),
-		cmocka_unit_test(test_postgres_typed_collector_takes_dsn_in_both_forms_and_params),
-		cmocka_unit_test(test_postgres_bad_connection_strings_fail_without_the_password),
-		cmocka_unit_test(test_mysql_url_is_decoded_and_keys_hold_no_password),
-		cmocka_unit_test(test_mysql_spellings_give_one_limit_key_with_the_default_port),
-		cmocka_unit_test(test_mysql_typed_collector_takes_dsn_and_params),
-		cmocka_unit_test(test_mysql_bad_connection_strings_fail_without_the_password),
-		cmocka_unit_test(test_dsn_parse_splits_at_the_last_at_sign_and_decodes),
-		cmocka_unit_test(test_mask_hides_the_password_and_url_user_info),
-		cmocka_unit_test(test_unknown_engine_in_sql_urls_is_refused),
+	    cmocka_unit_test(test_postgres_url_is_decoded_and_keys_hold_no_password),
+	    cmocka_unit_test(test_postgres_spellings_give_one_limit_key_with_the_default_port),
+	    cmocka_unit_test(test_postgres_typed_collector_takes_dsn_in_both_forms_and_params),
+	    cmocka_unit_test(test_postgres_bad_connection_strings_fail_without_the_password),
+	    cmocka_unit_test(test_mysql_url_is_decoded_and_keys_hold_no_password),
+	    cmocka_unit_test(test_mysql_spellings_give_one_limit_key_with_the_default_port),
+	    cmocka_unit_test(test_mysql_typed_collector_takes_dsn_and_params),
+	    cmocka_unit_test(test_mysql_bad_connection_strings_fail_without_the_password),
+	    cmocka_unit_test(test_dsn_parse_splits_at_the_last_at_sign_and_decodes),
+	    cmocka_unit_test(test_mask_hides_the_password_and_url_user_info),
+	    cmocka_unit_test(test_unknown_engine_in_sql_urls_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
