@@ -106,11 +106,12 @@ void cli_print_result_text(FILE *f, const dtk_check_result *r)
 	for (size_t i = 0; alerts && i < alerts->u.list.n; i++) {
 		const dtk_value *a = alerts->u.list.items[i];
 		const char *sup = str_of(a, "suppressed_by"), *err = str_of(a, "error");
-		fprintf(f, "  alert      %s: %s%s%s\n", str_of(a, "type"),
-			dtk_value_truthy(dtk_value_map_get(a, "sent")) ? "sent"
-			: sup						? "suppressed by "
-									: "not needed",
-			sup ? sup : "", "");
+		int sent = dtk_value_truthy(dtk_value_map_get(a, "sent"));
+		const char *outcome = sent  ? "sent"
+				      : sup ? "suppressed by "
+				      : err ? "delivery failed"
+					    : "not needed";
+		fprintf(f, "  alert      %s: %s%s\n", str_of(a, "type"), outcome, sup ? sup : "");
 		if (err)
 			fprintf(f, "             error: %s\n", err);
 	}

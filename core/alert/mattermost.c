@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert/alerter.h"
+#include "alert/chat.h"
 #include "util/buf.h"
 #include "util/http.h"
 #include "util/json.h"

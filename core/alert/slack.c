@@ -5,15 +5,7 @@
  * checked: Slack-compatible receivers live on any host. */
 #include <stddef.h>
 
-#include "alert/alerter.h"
-
-/* defined in mattermost.c */
-int dtk_chat_webhook_compile(const char *type, int slack, const dtk_value *params, void **compiled,
-			     char *errstr, size_t errstr_size);
-void dtk_chat_webhook_destroy(void *compiled);
-int dtk_chat_webhook_send(const void *compiled, const dtk_alert_message *msg, char *errstr,
-			  size_t errstr_size);
-const char *dtk_chat_webhook_rate_key(const void *compiled);
+#include "alert/chat.h"
 
 static const char *const slack_params[] = {"webhook_url", "username", "icon_url", "icon_emoji",
 					   "channel",	  "timeout",  NULL};

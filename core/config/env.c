@@ -62,9 +62,15 @@ static int allowed(const dtk_env_opts *o, const char *name)
 	return 0;
 }
 
+/* Values shorter than this that came from the environment are not masked:
+ * they hide nothing (a port, a flag) and masking them would turn every "1"
+ * in a message into ***. A short value under a secret-looking key is still
+ * masked (config.c). */
+#define ENV_SECRET_MIN_LEN 4
+
 static int add_secret(dtk_value *secrets, const char *val)
 {
-	if (!secrets || !*val)
+	if (!secrets || strlen(val) < ENV_SECRET_MIN_LEN)
 		return 0;
 	for (size_t i = 0; i < secrets->u.list.n; i++)
 		if (strcmp(secrets->u.list.items[i]->u.str.s, val) == 0)

@@ -1,8 +1,7 @@
 /* alert/: the HTTP channels (mattermost, slack, webhook, alertmanager):
  * exact payloads, headers, HMAC signatures, retries and masked errors,
- * against the scripted server of test_http.c. */
-#define DTK_TEST_HTTP_STUB_ONLY
-#include "test_http.c"
+ * against the scripted server of http_stub.h. */
+#include "http_stub.h"
 
 #include <math.h>
 #include <openssl/evp.h>
