@@ -530,6 +530,36 @@ static char *build_url(const httpsrc *s, const dtk_value *vars, char *errstr, si
 	return url;
 }
 
+/* The compiled secrets plus the values of secret-looking query parameters
+ * of the final URL (`?api_key=...`, `&token=...`), as sent.
+ * NULL when there are none to add (or out of memory). */
+static dtk_value *request_secrets(const httpsrc *s, const char *url)
+{
+	const char *q = strchr(url, '?');
+	dtk_value *out = NULL;
+	while (q && *q) {
+		q++;
+		size_t n = strcspn(q, "&#");
+		const char *eq = memchr(q, '=', n);
+		if (eq && eq + 1 < q + n) {
+			char name[128];
+			size_t nl = (size_t)(eq - q), vl = (size_t)(q + n - eq - 1);
+			snprintf(name, sizeof(name), "%.*s", (int)(nl < 127 ? nl : 127), q);
+			if (secret_name(name)) {
+				if (!out)
+					out = dtk_value_copy(s->secrets);
+				dtk_value *v = out ? dtk_value_strn(eq + 1, vl) : NULL;
+				if (v && dtk_value_list_push(out, v) != 0)
+					dtk_value_free(&v);
+			}
+		}
+		q += n;
+		if (*q == '#')
+			break;
+	}
+	return out;
+}
+
 static int http_collect(const void *compiled, const dtk_collect_request *req, dtk_rows *out,
 			char *errstr, size_t errstr_size)
 {
@@ -537,7 +567,7 @@ static int http_collect(const void *compiled, const dtk_collect_request *req, dt
 	char err[1024];
 	int rc = -1;
 	char *url = NULL;
-	dtk_value *vars = period_vars(req), *json = NULL;
+	dtk_value *vars = period_vars(req), *json = NULL, *secrets = NULL;
 	dtk_buf body;
 	dtk_http_response resp;
 	const char **headers = NULL;
@@ -588,6 +618,8 @@ static int http_collect(const void *compiled, const dtk_collect_request *req, dt
 		.retry_delay_s = s->retry_delay_s,
 		.secrets = s->secrets,
 	};
+	secrets = request_secrets(s, url);
+	hr.secrets = secrets ? secrets : s->secrets;
 	if (dtk_http_do(NULL, &hr, &resp, err, sizeof(err)) != 0) {
 		if (resp.attempts > 1)
 			snprintf(errstr, errstr_size, "http: %s (after %d attempts)", err,
@@ -614,6 +646,7 @@ out:
 	free(headers);
 	free(url);
 	dtk_value_free(&json);
+	dtk_value_free(&secrets);
 	dtk_value_free(&vars);
 	return rc;
 }
