@@ -35,6 +35,9 @@ typedef struct backend {
 	dtk_value *(*params)(const struct backend *b);
 	const char *placeholder; /* the driver's first-argument placeholder */
 	const char *final;	 /* appended to the table when counting */
+	/* 1: retention deletes exactly the rows past the cutoff; 0: only whole
+	 * expired partitions, at most daily (ClickHouse, config.md) */
+	int row_retention;
 } backend;
 
 static char tmpdir[64];
@@ -79,10 +82,11 @@ static dtk_value *clickhouse_params(const backend *b)
 }
 
 static const backend backends[] = {
-    {"sqlite", "sqlite", NULL, sqlite_params, "?", ""},
-    {"postgres", "sql", "DTK_POSTGRES_DSN", url_params, "$1", ""},
-    {"mysql", "sql", "DTK_MYSQL_DSN", url_params, "?", ""},
-    {"clickhouse", "clickhouse", "DTK_CLICKHOUSE_URL", clickhouse_params, "{p1:String}", " FINAL"},
+    {"sqlite", "sqlite", NULL, sqlite_params, "?", "", 1},
+    {"postgres", "sql", "DTK_POSTGRES_DSN", url_params, "$1", "", 1},
+    {"mysql", "sql", "DTK_MYSQL_DSN", url_params, "?", "", 1},
+    {"clickhouse", "clickhouse", "DTK_CLICKHOUSE_URL", clickhouse_params, "{p1:String}", " FINAL",
+     0},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -308,14 +312,21 @@ static void test_retention_deletes_only_old_rows(void **state)
 	    dtk_store_save_detections(s, m, now - 10 * 86400, now, &d, 1, err, sizeof(err)), 0);
 	if (dtk_store_retention(s, m, now, 30, 30, err, sizeof(err)) != 0)
 		fail_msg("retention: %s", err);
-	assert_int_equal(count_rows(B(state), "dtk_datapoints", m), 1);
-	assert_int_equal(count_rows(B(state), "dtk_detections", m), 1);
+	int64_t dp = count_rows(B(state), "dtk_datapoints", m);
+	int64_t det = count_rows(B(state), "dtk_detections", m);
+	if (B(state)->row_retention) {
+		assert_int_equal(dp, 1);
+		assert_int_equal(det, 1);
+	} else { /* the recent rows stay, old ones may wait for their partition */
+		assert_in_range(dp, 1, 2);
+		assert_in_range(det, 1, 2);
+	}
 	/* another metric's old rows stay */
 	assert_int_equal(count_rows(B(state), "dtk_datapoints", other), 1);
 	/* no retention configured (0 days): nothing goes */
 	if (dtk_store_retention(s, m, now + 1000 * 86400, 0, 0, err, sizeof(err)) != 0)
 		fail_msg("retention: %s", err);
-	assert_int_equal(count_rows(B(state), "dtk_datapoints", m), 1);
+	assert_int_equal(count_rows(B(state), "dtk_datapoints", m), dp);
 	drop_metric(s, m);
 	drop_metric(s, other);
 	dtk_store_close(&s);
@@ -376,7 +387,8 @@ static void test_rerunning_a_whole_sequence_is_idempotent(void **state)
 	assert_int_equal(count_rows(B(state), "dtk_datapoints", m), dp);
 	assert_int_equal(count_rows(B(state), "dtk_detections", m), det);
 	assert_int_equal(h1.n, h2.n);
-	assert_int_equal(h1.n, 2); /* T0-12d (10+4) and T0 (10+5); missing and old rows out */
+	if (B(state)->row_retention) /* T0-12d and T0; missing and old rows out */
+		assert_int_equal(h1.n, 2);
 	for (size_t i = 0; i < h1.n; i++) {
 		assert_int_equal(h1.ts[i], h2.ts[i]);
 		assert_true(h1.values[i] == h2.values[i]);
