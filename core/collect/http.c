@@ -189,8 +189,7 @@ static int compile_map_param(const dtk_value *params, const char *key, dtk_value
 	return 0;
 }
 
-static int compile_headers(httpsrc *s, const dtk_value *params, char *errstr,
-			   size_t errstr_size)
+static int compile_headers(httpsrc *s, const dtk_value *params, char *errstr, size_t errstr_size)
 {
 	dtk_value *h;
 	char text[8192];
@@ -225,8 +224,7 @@ oom:
 	return -1;
 }
 
-static int compile_params(httpsrc *s, const dtk_value *params, char *errstr,
-			  size_t errstr_size)
+static int compile_params(httpsrc *s, const dtk_value *params, char *errstr, size_t errstr_size)
 {
 	dtk_value *p;
 	char err[256];
@@ -314,8 +312,8 @@ oom:
 	return -1;
 }
 
-static int http_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
-			char *errstr, size_t errstr_size)
+static int http_compile(const dtk_value *params, dtk_value *warnings, void **compiled, char *errstr,
+			size_t errstr_size)
 {
 	char err[256];
 	int rc = -1;
@@ -378,22 +376,24 @@ static int http_compile(const dtk_value *params, dtk_value *warnings, void **com
 	const dtk_value *vp = dtk_value_map_get(params, "value_path");
 	if (vp && vp->type != DTK_V_NULL) {
 		if (vp->type != DTK_V_STR) {
-			snprintf(errstr, errstr_size, "value_path: must be a string like "
-						      "data.result[0].value[1]");
+			snprintf(errstr, errstr_size,
+				 "value_path: must be a string like "
+				 "data.result[0].value[1]");
 			goto out;
 		}
 		s->value_path = strdup(vp->u.str.s);
 		if (!s->value_path)
 			goto oom;
 		if (s->format == FMT_TEXT && warnings) {
-			dtk_value *w = dtk_value_str("value_path: ignored with response_format text");
+			dtk_value *w =
+			    dtk_value_str("value_path: ignored with response_format text");
 			if (w && dtk_value_list_push(warnings, w) != 0)
 				dtk_value_free(&w);
 		}
 	}
 	if (dtk_param_number(params, "timeout", 30, &s->timeout_s, errstr, errstr_size) != 0 ||
 	    dtk_param_number(params, "retry_delay", 1, &s->retry_delay_s, errstr, errstr_size) !=
-		    0 ||
+		0 ||
 	    dtk_param_bool(params, "verify_ssl", 1, &s->verify, errstr, errstr_size) != 0 ||
 	    dtk_param_int(params, "retry_count", 3, &retries, errstr, errstr_size) != 0)
 		goto out;
@@ -441,8 +441,8 @@ static dtk_value *period_vars(const dtk_collect_request *req)
 	if (dtk_value_map_set_str(vars, "period_start", ps) != 0 ||
 	    dtk_value_map_set_str(vars, "period_finish", pf) != 0 ||
 	    dtk_value_map_set_str(vars, "interval", iv) != 0 ||
-	    dtk_value_map_set_str(vars, "metric_name",
-				  req->metric_name ? req->metric_name : "") != 0)
+	    dtk_value_map_set_str(vars, "metric_name", req->metric_name ? req->metric_name : "") !=
+		0)
 		goto fail;
 	return vars;
 fail:
@@ -457,8 +457,8 @@ static int render_json(dtk_value *v, const dtk_value *vars, char *errstr, size_t
 	char err[256];
 	if (v->type == DTK_V_STR && dtk_template_has_syntax(v->u.str.s)) {
 		dtk_template *t = dtk_template_compile(v->u.str.s, err, sizeof(err));
-		char *out = t ? dtk_template_render(t, vars, DTK_TEMPLATE_STRICT, err, sizeof(err))
-			      : NULL;
+		char *out =
+		    t ? dtk_template_render(t, vars, DTK_TEMPLATE_STRICT, err, sizeof(err)) : NULL;
 		dtk_template_free(&t);
 		if (!out) {
 			snprintf(errstr, errstr_size, "json: %s", err);
@@ -606,17 +606,17 @@ static int http_collect(const void *compiled, const dtk_collect_request *req, dt
 			headers[nh++] = "Content-Type: application/x-www-form-urlencoded";
 	}
 	dtk_http_request hr = {
-		.method = s->method,
-		.url = url,
-		.headers = headers,
-		.nheaders = nh,
-		.body = s->json || s->data ? dtk_buf_str(&body) : NULL,
-		.body_len = body.len,
-		.timeout_s = s->timeout_s,
-		.no_verify_tls = !s->verify,
-		.max_attempts = s->attempts,
-		.retry_delay_s = s->retry_delay_s,
-		.secrets = s->secrets,
+	    .method = s->method,
+	    .url = url,
+	    .headers = headers,
+	    .nheaders = nh,
+	    .body = s->json || s->data ? dtk_buf_str(&body) : NULL,
+	    .body_len = body.len,
+	    .timeout_s = s->timeout_s,
+	    .no_verify_tls = !s->verify,
+	    .max_attempts = s->attempts,
+	    .retry_delay_s = s->retry_delay_s,
+	    .secrets = s->secrets,
 	};
 	secrets = request_secrets(s, url);
 	hr.secrets = secrets ? secrets : s->secrets;
@@ -696,8 +696,8 @@ static int parse_number(const char *s, size_t len, double *value, int *missing)
 	return 0;
 }
 
-static int value_of(const dtk_value *v, const char *path, double *value, int *missing,
-		    char *errstr, size_t errstr_size)
+static int value_of(const dtk_value *v, const char *path, double *value, int *missing, char *errstr,
+		    size_t errstr_size)
 {
 	char ex[HTTP_EXCERPT + 8];
 	*missing = 0;
@@ -723,8 +723,7 @@ static int value_of(const dtk_value *v, const char *path, double *value, int *mi
 		break;
 	}
 	excerpt(v, ex, sizeof(ex));
-	snprintf(errstr, errstr_size, "value_path '%s': %s is not a number", path ? path : "",
-		 ex);
+	snprintf(errstr, errstr_size, "value_path '%s': %s is not a number", path ? path : "", ex);
 	return -1;
 }
 
@@ -798,10 +797,11 @@ static const dtk_value *walk(const dtk_value *root, const char *path, char *errs
 			long long n = (long long)v->u.list.n;
 			long long i = st.index < 0 ? n + st.index : st.index;
 			if (i < 0 || i >= n) {
-				snprintf(errstr, errstr_size,
-					 "value_path '%s': index %lld is out of range (the list has "
-					 "%lld items)",
-					 path, st.index, n);
+				snprintf(
+				    errstr, errstr_size,
+				    "value_path '%s': index %lld is out of range (the list has "
+				    "%lld items)",
+				    path, st.index, n);
 				return NULL;
 			}
 			v = v->u.list.items[i];
@@ -885,8 +885,8 @@ static dtk_value *csv_record(const char **pp, const char *end)
 	return rec;
 }
 
-static int extract_csv(const char *body, size_t len, const char *path, double *value,
-		       int *missing, char *errstr, size_t errstr_size)
+static int extract_csv(const char *body, size_t len, const char *path, double *value, int *missing,
+		       char *errstr, size_t errstr_size)
 {
 	const char *p = body, *end = body + len;
 	int rc = -1;
@@ -906,8 +906,8 @@ static int extract_csv(const char *body, size_t len, const char *path, double *v
 	if (path && *path) {
 		size_t n = strcspn(path, "[");
 		if (n >= sizeof(col) || n == 0) {
-			snprintf(errstr, errstr_size, "value_path '%s': expected COLUMN or COLUMN[ROW]",
-				 path);
+			snprintf(errstr, errstr_size,
+				 "value_path '%s': expected COLUMN or COLUMN[ROW]", path);
 			goto out;
 		}
 		memcpy(col, path, n);
@@ -1035,16 +1035,14 @@ int dtk_collect_http_extract(const char *body, size_t len, const char *format,
 		return -1;
 	}
 	int rc = -1;
-	const dtk_value *v = value_path && *value_path
-				     ? walk(doc, value_path, errstr, errstr_size)
-				     : doc;
+	const dtk_value *v =
+	    value_path && *value_path ? walk(doc, value_path, errstr, errstr_size) : doc;
 	if (v) {
 		if (!(value_path && *value_path) &&
 		    (v->type == DTK_V_MAP || v->type == DTK_V_LIST)) {
 			excerpt(v, ex, sizeof(ex));
 			snprintf(errstr, errstr_size,
-				 "value_path: required, the response is %s, not a number",
-				 ex);
+				 "value_path: required, the response is %s, not a number", ex);
 		} else {
 			rc = value_of(v, value_path, value, is_missing, errstr, errstr_size);
 		}
@@ -1114,18 +1112,18 @@ int dtk_collect_http_limit_key(const char *url, char *out, size_t outsz)
 }
 
 static const char *const http_params[] = {
-	"url",	       "method",     "headers",	    "params",	   "json",
-	"data",	       "response_format", "value_path", "timeout",  "verify_ssl",
-	"retry_count", "retry_delay", "max_connections", "limit_key", NULL,
+    "url",	   "method",	      "headers",	 "params",    "json",
+    "data",	   "response_format", "value_path",	 "timeout",   "verify_ssl",
+    "retry_count", "retry_delay",     "max_connections", "limit_key", NULL,
 };
 
 const dtk_collector_type dtk_collector_http = {
-	.name = "http",
-	.summary = "one value from an HTTP(S) endpoint's JSON, text or CSV response (url, "
-		   "value_path)",
-	.compile = http_compile,
-	.destroy = httpsrc_destroy,
-	.collect = http_collect,
-	.has_timestamps = http_has_timestamps,
-	.known_params = http_params,
+    .name = "http",
+    .summary = "one value from an HTTP(S) endpoint's JSON, text or CSV response (url, "
+	       "value_path)",
+    .compile = http_compile,
+    .destroy = httpsrc_destroy,
+    .collect = http_collect,
+    .has_timestamps = http_has_timestamps,
+    .known_params = http_params,
 };

@@ -92,16 +92,18 @@ static int parse_matcher(const char *s, dtk_value *map, char *errstr, size_t err
 		while (isspace((unsigned char)*p))
 			p++;
 		if (nlen == 0 || *p != '=' || p[1] == '~') {
-			snprintf(errstr, errstr_size,
-				 "series: expected label=\"value\" pairs like job=\"api\" (only =)");
+			snprintf(
+			    errstr, errstr_size,
+			    "series: expected label=\"value\" pairs like job=\"api\" (only =)");
 			goto out;
 		}
 		p++;
 		while (isspace((unsigned char)*p))
 			p++;
 		if (*p != '"') {
-			snprintf(errstr, errstr_size, "series: the value of %.*s must be in double "
-						      "quotes",
+			snprintf(errstr, errstr_size,
+				 "series: the value of %.*s must be in double "
+				 "quotes",
 				 (int)nlen, name);
 			goto out;
 		}
@@ -149,7 +151,8 @@ int dtk_collect_prometheus_series(const dtk_value *param, dtk_value **out, char 
 			goto fail;
 	} else if (param->type == DTK_V_MAP) {
 		for (size_t i = 0; i < param->u.map.n; i++) {
-			const dtk_value *k = param->u.map.items[i].key, *v = param->u.map.items[i].val;
+			const dtk_value *k = param->u.map.items[i].key,
+					*v = param->u.map.items[i].val;
 			if (k->type != DTK_V_STR || v->type != DTK_V_STR) {
 				snprintf(errstr, errstr_size,
 					 "series: label names and values must be strings");
@@ -181,7 +184,7 @@ static int matches(const dtk_value *labels, const dtk_value *series)
 	for (size_t i = 0; i < series->u.map.n; i++) {
 		const dtk_value *want = series->u.map.items[i].val;
 		const dtk_value *got =
-			dtk_value_map_get(labels, dtk_value_cstr(series->u.map.items[i].key));
+		    dtk_value_map_get(labels, dtk_value_cstr(series->u.map.items[i].key));
 		if (!got || got->type != DTK_V_STR || got->u.str.len != want->u.str.len ||
 		    memcmp(got->u.str.s, want->u.str.s, want->u.str.len) != 0)
 			return 0;
@@ -221,8 +224,8 @@ int dtk_collect_prometheus_parse(const char *body, size_t len, const dtk_value *
 	if (!status || strcmp(status, "success") != 0) {
 		const char *e = dtk_value_cstr(dtk_value_map_get(doc, "error"));
 		const char *et = dtk_value_cstr(dtk_value_map_get(doc, "errorType"));
-		snprintf(errstr, errstr_size, "prometheus: %s%s%s", et ? et : "",
-			 et ? ": " : "", e ? e : "the response status is not success");
+		snprintf(errstr, errstr_size, "prometheus: %s%s%s", et ? et : "", et ? ": " : "",
+			 e ? e : "the response status is not success");
 		goto out;
 	}
 	const dtk_value *data = dtk_value_map_get(doc, "data");
@@ -248,7 +251,7 @@ int dtk_collect_prometheus_parse(const char *body, size_t len, const dtk_value *
 		size_t shown = 0;
 		for (size_t i = 0; i < result->u.list.n && shown < 10; i++) {
 			const dtk_value *labels =
-				dtk_value_map_get(result->u.list.items[i], "metric");
+			    dtk_value_map_get(result->u.list.items[i], "metric");
 			if (series && !matches(labels, series))
 				continue;
 			if (shown++)
@@ -287,8 +290,8 @@ int dtk_collect_prometheus_parse(const char *body, size_t len, const dtk_value *
 		errno = 0;
 		v = strtod(text, &end);
 		if (end == text || *end != '\0') {
-			snprintf(errstr, errstr_size, "prometheus: sample value \"%.40s\" is not a number",
-				 text);
+			snprintf(errstr, errstr_size,
+				 "prometheus: sample value \"%.40s\" is not a number", text);
 			goto out;
 		}
 		int missing = !isfinite(v);
@@ -304,8 +307,8 @@ out:
 	return rc;
 }
 
-static int prom_compile(const dtk_value *params, dtk_value *warnings, void **compiled,
-			char *errstr, size_t errstr_size)
+static int prom_compile(const dtk_value *params, dtk_value *warnings, void **compiled, char *errstr,
+			size_t errstr_size)
 {
 	char err[256];
 	int rc = -1;
@@ -326,9 +329,10 @@ static int prom_compile(const dtk_value *params, dtk_value *warnings, void **com
 		goto out;
 	}
 	if (strpbrk(url, "?#")) {
-		snprintf(errstr, errstr_size,
-			 "url: the base URL only (http://host:9090 or with a path prefix); dtk adds "
-			 "/api/v1/query_range and its parameters");
+		snprintf(
+		    errstr, errstr_size,
+		    "url: the base URL only (http://host:9090 or with a path prefix); dtk adds "
+		    "/api/v1/query_range and its parameters");
 		goto out;
 	}
 	s->base = strdup(url);
@@ -358,7 +362,8 @@ static int prom_compile(const dtk_value *params, dtk_value *warnings, void **com
 	const dtk_value *h = dtk_value_map_get(params, "headers");
 	if (h && h->type != DTK_V_NULL) {
 		if (h->type != DTK_V_MAP) {
-			snprintf(errstr, errstr_size, "headers: must be a mapping of names to strings");
+			snprintf(errstr, errstr_size,
+				 "headers: must be a mapping of names to strings");
 			goto out;
 		}
 		s->headers = calloc(h->u.map.n ? h->u.map.n : 1, sizeof(*s->headers));
@@ -409,23 +414,23 @@ static int prom_collect(const void *compiled, const dtk_collect_request *req, dt
 		goto out;
 	}
 	dtk_http_escape(s->query, esc, elen);
-	dtk_buf_printf(&url, "%s/api/v1/query_range?query=%s&start=%" PRId64 "&end=%" PRId64
-			     "&step=%" PRId64,
-		       s->base, esc, req->period_start, req->period_finish,
-		       req->interval > 0 ? req->interval : 60);
+	dtk_buf_printf(
+	    &url, "%s/api/v1/query_range?query=%s&start=%" PRId64 "&end=%" PRId64 "&step=%" PRId64,
+	    s->base, esc, req->period_start, req->period_finish,
+	    req->interval > 0 ? req->interval : 60);
 	if (url.failed) {
 		snprintf(errstr, errstr_size, "prometheus: the query is too long");
 		goto out;
 	}
 	dtk_http_request hr = {
-		.method = "GET",
-		.url = dtk_buf_str(&url),
-		.headers = (const char *const *)s->headers,
-		.nheaders = s->nheaders,
-		.timeout_s = s->timeout_s,
-		.no_verify_tls = !s->verify,
-		.max_attempts = 1,
-		.secrets = s->secrets,
+	    .method = "GET",
+	    .url = dtk_buf_str(&url),
+	    .headers = (const char *const *)s->headers,
+	    .nheaders = s->nheaders,
+	    .timeout_s = s->timeout_s,
+	    .no_verify_tls = !s->verify,
+	    .max_attempts = 1,
+	    .secrets = s->secrets,
 	};
 	if (dtk_http_do(NULL, &hr, &resp, err, sizeof(err)) != 0) {
 		/* Prometheus explains 4xx/5xx in its JSON error body */
@@ -459,17 +464,17 @@ static int prom_has_timestamps(const void *compiled)
 }
 
 static const char *const prom_params[] = {
-	"url",	    "query",	"series",	   "timeout",	"verify_ssl",
-	"headers", "max_connections", "limit_key", NULL,
+    "url",     "query",		  "series",    "timeout", "verify_ssl",
+    "headers", "max_connections", "limit_key", NULL,
 };
 
 const dtk_collector_type dtk_collector_prometheus = {
-	.name = "prometheus",
-	.summary = "a PromQL query_range over the period from a Prometheus server (url, query, "
-		   "series)",
-	.compile = prom_compile,
-	.destroy = promsrc_destroy,
-	.collect = prom_collect,
-	.has_timestamps = prom_has_timestamps,
-	.known_params = prom_params,
+    .name = "prometheus",
+    .summary = "a PromQL query_range over the period from a Prometheus server (url, query, "
+	       "series)",
+    .compile = prom_compile,
+    .destroy = promsrc_destroy,
+    .collect = prom_collect,
+    .has_timestamps = prom_has_timestamps,
+    .known_params = prom_params,
 };

@@ -116,8 +116,8 @@ static int parse_port(const char *s, size_t n, long *out)
 
 static int truthy_text(const char *s)
 {
-	return strcasecmp(s, "1") == 0 || strcasecmp(s, "true") == 0 ||
-	       strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0;
+	return strcasecmp(s, "1") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
+	       strcasecmp(s, "on") == 0;
 }
 
 /* Parses clickhouse[s]://[user[:password]@]host[:port][/database][?secure=..]
@@ -408,8 +408,8 @@ out:
 
 typedef struct ch_conn {
 	dtk_http_client *http;
-	char *url;	 /* the endpoint with the settings */
-	char *shown;	 /* for messages */
+	char *url;   /* the endpoint with the settings */
+	char *shown; /* for messages */
 	char *user_hdr, *key_hdr;
 	dtk_value *secrets; /* the password, for masking */
 	dtk_tz *server_tz;
@@ -434,8 +434,8 @@ static void ch_close(void *h)
  * replaced by ***. */
 static void add_masked(dtk_buf *b, const ch_conn *c, const char *s, size_t len)
 {
-	const dtk_value *pw = c->secrets && c->secrets->u.list.n ? c->secrets->u.list.items[0]
-								  : NULL;
+	const dtk_value *pw =
+	    c->secrets && c->secrets->u.list.n ? c->secrets->u.list.items[0] : NULL;
 	size_t plen = pw ? pw->u.str.len : 0;
 	for (size_t i = 0; i < len;) {
 		if (plen && i + plen <= len && memcmp(s + i, pw->u.str.s, plen) == 0) {
@@ -505,8 +505,8 @@ int dtk_db_clickhouse_quote(dtk_buf *b, const char *s, size_t len)
 }
 
 /* Appends one argument as a literal of the placeholder's type. */
-static int add_literal(dtk_buf *b, const dtk_value *v, const char *type, size_t tlen,
-		       char *errstr, size_t errstr_size)
+static int add_literal(dtk_buf *b, const dtk_value *v, const char *type, size_t tlen, char *errstr,
+		       size_t errstr_size)
 {
 	int is_datetime = tlen >= 8 && strncmp(type, "DateTime", 8) == 0;
 	int is_nullable = tlen >= 9 && strncmp(type, "Nullable(", 9) == 0;
@@ -613,7 +613,8 @@ int dtk_db_clickhouse_bind(const char *sql, const dtk_value *const *args, size_t
 					return -1;
 				}
 				if (add_literal(out, args[n - 1], end + 1,
-						(size_t)(close - end - 1), errstr, errstr_size) != 0)
+						(size_t)(close - end - 1), errstr,
+						errstr_size) != 0)
 					return -1;
 				p = close + 1;
 				continue;
@@ -653,8 +654,7 @@ static const char *base_type(const char *type, size_t *len)
 static int is_numeric_type(const char *t, size_t n)
 {
 	return (n >= 3 && strncmp(t, "Int", 3) == 0) || (n >= 4 && strncmp(t, "UInt", 4) == 0) ||
-	       (n >= 5 && strncmp(t, "Float", 5) == 0) ||
-	       (n >= 7 && strncmp(t, "Decimal", 7) == 0);
+	       (n >= 5 && strncmp(t, "Float", 5) == 0) || (n >= 7 && strncmp(t, "Decimal", 7) == 0);
 }
 
 typedef struct col_kind {
@@ -680,8 +680,8 @@ static int classify(const char *type, col_kind *k, char *errstr, size_t errstr_s
 			zone[zl] = '\0';
 			k->tz = dtk_tz_load(zone, err, sizeof(err));
 			if (!k->tz) {
-				snprintf(errstr, errstr_size, "clickhouse: column type %s: %s", type,
-					 err);
+				snprintf(errstr, errstr_size, "clickhouse: column type %s: %s",
+					 type, err);
 				return -1;
 			}
 		}
@@ -711,7 +711,8 @@ static int numeric_cell(dtk_resultset *rs, const dtk_value *v, dtk_value **cell,
 		} else {
 			double d = strtod(s, &end);
 			if (!*s || *end != '\0') {
-				*cell = dtk_resultset_text(rs, s, v->u.str.len, errstr, errstr_size);
+				*cell =
+				    dtk_resultset_text(rs, s, v->u.str.len, errstr, errstr_size);
 				return *cell ? 0 : -1;
 			}
 			if (!isfinite(d))
@@ -728,8 +729,8 @@ static int numeric_cell(dtk_resultset *rs, const dtk_value *v, dtk_value **cell,
 	return 0;
 }
 
-static int datetime_cell(dtk_resultset *rs, const dtk_value *v, const dtk_tz *tz,
-			 dtk_value **cell, char *errstr, size_t errstr_size)
+static int datetime_cell(dtk_resultset *rs, const dtk_value *v, const dtk_tz *tz, dtk_value **cell,
+			 char *errstr, size_t errstr_size)
 {
 	char err[256], iso[48];
 	int64_t t;
@@ -813,8 +814,8 @@ int dtk_db_clickhouse_parse(const char *body, size_t len, const dtk_tz *server_t
 		names[i] = dtk_value_cstr(dtk_value_map_get(m, "name"));
 		const char *type = dtk_value_cstr(dtk_value_map_get(m, "type"));
 		if (!names[i] || !type) {
-			snprintf(errstr, errstr_size, "clickhouse: meta entry %zu lacks name or type",
-				 i + 1);
+			snprintf(errstr, errstr_size,
+				 "clickhouse: meta entry %zu lacks name or type", i + 1);
 			goto out;
 		}
 		if (classify(type, &kinds[i], errstr, errstr_size) != 0)
@@ -825,8 +826,7 @@ int dtk_db_clickhouse_parse(const char *body, size_t len, const dtk_tz *server_t
 	for (size_t r = 0; r < data->u.list.n; r++) {
 		const dtk_value *row = data->u.list.items[r];
 		int compact = row->type == DTK_V_LIST;
-		if ((!compact && row->type != DTK_V_MAP) ||
-		    (compact && row->u.list.n != ncols)) {
+		if ((!compact && row->type != DTK_V_MAP) || (compact && row->u.list.n != ncols)) {
 			snprintf(errstr, errstr_size, "clickhouse: row %zu does not match meta",
 				 r + 1);
 			goto out;
@@ -874,18 +874,19 @@ static int ch_post(ch_conn *c, const char *sql, size_t len, double timeout_s,
 		   dtk_http_response *resp, char *errstr, size_t errstr_size)
 {
 	char err[1024];
-	const char *headers[] = {c->user_hdr, c->key_hdr, "Content-Type: text/plain; charset=utf-8"};
+	const char *headers[] = {c->user_hdr, c->key_hdr,
+				 "Content-Type: text/plain; charset=utf-8"};
 	dtk_http_request req = {
-		.method = "POST",
-		.url = c->url,
-		.headers = headers,
-		.nheaders = c->key_hdr ? 3 : 1,
-		.body = sql,
-		.body_len = len,
-		.timeout_s = timeout_s > 0 ? timeout_s : 30,
-		.max_attempts = 1,
-		.max_response = CH_RESPONSE_MAX,
-		.secrets = c->secrets,
+	    .method = "POST",
+	    .url = c->url,
+	    .headers = headers,
+	    .nheaders = c->key_hdr ? 3 : 1,
+	    .body = sql,
+	    .body_len = len,
+	    .timeout_s = timeout_s > 0 ? timeout_s : 30,
+	    .max_attempts = 1,
+	    .max_response = CH_RESPONSE_MAX,
+	    .secrets = c->secrets,
 	};
 	if (!c->key_hdr)
 		headers[1] = headers[2];
@@ -953,8 +954,7 @@ static void *ch_connect(const dtk_db_target *t, const char *base_dir, char *errs
 	c->shown = strdup(t->shown);
 	if (!c->http || !c->secrets || !c->shown)
 		goto oom;
-	if (*e.password &&
-	    dtk_value_list_push(c->secrets, dtk_value_str(e.password)) != 0)
+	if (*e.password && dtk_value_list_push(c->secrets, dtk_value_str(e.password)) != 0)
 		goto oom;
 	dtk_buf_printf(&b, "%s://%s:%ld/?database=", e.secure ? "https" : "http", e.host, e.port);
 	add_pct(&b, e.database);
@@ -971,11 +971,11 @@ static void *ch_connect(const dtk_db_target *t, const char *base_dir, char *errs
 	if (!c->url || !c->user_hdr || (*e.password && !c->key_hdr) || b.failed)
 		goto oom;
 	if (strpbrk(e.user, "\r\n") || strpbrk(e.password, "\r\n")) {
-		snprintf(errstr, errstr_size, "clickhouse: user and password cannot hold line breaks");
+		snprintf(errstr, errstr_size,
+			 "clickhouse: user and password cannot hold line breaks");
 		goto fail;
 	}
-	if (ch_query(c, "SELECT timezone()", NULL, 0, t->timeout_s, &rs, errstr, errstr_size) !=
-	    0)
+	if (ch_query(c, "SELECT timezone()", NULL, 0, t->timeout_s, &rs, errstr, errstr_size) != 0)
 		goto fail;
 	const char *zone = rs.nrows == 1 && rs.ncols == 1 ? dtk_value_cstr(rs.cells[0]) : NULL;
 	if (!zone) {
@@ -1004,9 +1004,9 @@ fail:
 }
 
 const dtk_db_driver dtk_db_clickhouse = {
-	.engine = "clickhouse",
-	.target = ch_target,
-	.connect = ch_connect,
-	.query = ch_query,
-	.close = ch_close,
+    .engine = "clickhouse",
+    .target = ch_target,
+    .connect = ch_connect,
+    .query = ch_query,
+    .close = ch_close,
 };

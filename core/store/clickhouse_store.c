@@ -52,50 +52,50 @@
 int dtk_db_clickhouse_quote(dtk_buf *b, const char *s, size_t len);
 
 static const char ddl_datapoints[] =
-	"CREATE TABLE IF NOT EXISTS dtk_datapoints ("
-	"metric_name String, collected_at DateTime('UTC'), value Float64, is_missing UInt8, "
-	"context String, inserted_at DateTime('UTC'), version UInt64) "
-	"ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(collected_at) "
-	"ORDER BY (metric_name, collected_at)";
+    "CREATE TABLE IF NOT EXISTS dtk_datapoints ("
+    "metric_name String, collected_at DateTime('UTC'), value Float64, is_missing UInt8, "
+    "context String, inserted_at DateTime('UTC'), version UInt64) "
+    "ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(collected_at) "
+    "ORDER BY (metric_name, collected_at)";
 
 static const char ddl_detections[] =
-	"CREATE TABLE IF NOT EXISTS dtk_detections ("
-	"metric_name String, collected_at DateTime('UTC'), execution_time DateTime('UTC'), "
-	"detector_id String, detector_type String, is_anomaly UInt8, "
-	"score Nullable(Float64), lower_bound Nullable(Float64), upper_bound Nullable(Float64), "
-	"direction String, percent_deviation Nullable(Float64), alert_sent UInt8, "
-	"alert_reason String, metadata String, inserted_at DateTime('UTC'), version UInt64) "
-	"ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(collected_at) "
-	"ORDER BY (metric_name, collected_at, detector_id)";
+    "CREATE TABLE IF NOT EXISTS dtk_detections ("
+    "metric_name String, collected_at DateTime('UTC'), execution_time DateTime('UTC'), "
+    "detector_id String, detector_type String, is_anomaly UInt8, "
+    "score Nullable(Float64), lower_bound Nullable(Float64), upper_bound Nullable(Float64), "
+    "direction String, percent_deviation Nullable(Float64), alert_sent UInt8, "
+    "alert_reason String, metadata String, inserted_at DateTime('UTC'), version UInt64) "
+    "ENGINE = ReplacingMergeTree(version) PARTITION BY toYYYYMM(collected_at) "
+    "ORDER BY (metric_name, collected_at, detector_id)";
 
 static const char sql_cutoff[] =
-	"SELECT toUInt32(collected_at) AS t FROM (SELECT collected_at, is_missing FROM "
-	"dtk_datapoints FINAL WHERE metric_name = {p1:String} AND collected_at < "
-	"{p2:DateTime}) WHERE is_missing = 0 ORDER BY collected_at DESC LIMIT {p3:UInt64}, 1";
+    "SELECT toUInt32(collected_at) AS t FROM (SELECT collected_at, is_missing FROM "
+    "dtk_datapoints FINAL WHERE metric_name = {p1:String} AND collected_at < "
+    "{p2:DateTime}) WHERE is_missing = 0 ORDER BY collected_at DESC LIMIT {p3:UInt64}, 1";
 
 static const char sql_range[] =
-	"SELECT toUInt32(collected_at) AS t, value, context FROM (SELECT collected_at, value, "
-	"is_missing, context FROM dtk_datapoints FINAL WHERE metric_name = {p1:String} AND "
-	"collected_at >= {p2:DateTime} AND collected_at < {p3:DateTime}) WHERE is_missing = 0 "
-	"ORDER BY collected_at";
+    "SELECT toUInt32(collected_at) AS t, value, context FROM (SELECT collected_at, value, "
+    "is_missing, context FROM dtk_datapoints FINAL WHERE metric_name = {p1:String} AND "
+    "collected_at >= {p2:DateTime} AND collected_at < {p3:DateTime}) WHERE is_missing = 0 "
+    "ORDER BY collected_at";
 
 static const char sql_range_values[] =
-	"SELECT toUInt32(collected_at) AS t, value FROM (SELECT collected_at, value, is_missing "
-	"FROM dtk_datapoints FINAL WHERE metric_name = {p1:String} AND "
-	"collected_at >= {p2:DateTime} AND collected_at < {p3:DateTime}) WHERE is_missing = 0 "
-	"ORDER BY collected_at";
+    "SELECT toUInt32(collected_at) AS t, value FROM (SELECT collected_at, value, is_missing "
+    "FROM dtk_datapoints FINAL WHERE metric_name = {p1:String} AND "
+    "collected_at >= {p2:DateTime} AND collected_at < {p3:DateTime}) WHERE is_missing = 0 "
+    "ORDER BY collected_at";
 
 static const char sql_newest[] =
-	"SELECT toUInt32(max(collected_at)) AS t, count() AS n FROM (SELECT collected_at, "
-	"is_missing FROM dtk_datapoints FINAL WHERE metric_name = {p1:String}) WHERE "
-	"is_missing = 0";
+    "SELECT toUInt32(max(collected_at)) AS t, count() AS n FROM (SELECT collected_at, "
+    "is_missing FROM dtk_datapoints FINAL WHERE metric_name = {p1:String}) WHERE "
+    "is_missing = 0";
 
 static const char sql_last[] = "SELECT toUInt32(max(collected_at)) AS t, count() AS n FROM "
 			       "dtk_datapoints WHERE metric_name = {p1:String}";
 
 static const char sql_partitions[] =
-	"SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND "
-	"table = {p1:String} AND active ORDER BY partition";
+    "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND "
+    "table = {p1:String} AND active ORDER BY partition";
 
 typedef struct ch_store {
 	dtk_db_target target;
@@ -172,10 +172,10 @@ static void *chs_open(const char *type, const dtk_value *params, const char *bas
 		snprintf(errstr, errstr_size, "storage: %s", err);
 		goto fail;
 	}
-	if (run(s, ddl_datapoints, NULL, 0, NULL, "creating dtk_datapoints", errstr,
-		errstr_size) != 0 ||
-	    run(s, ddl_detections, NULL, 0, NULL, "creating dtk_detections", errstr,
-		errstr_size) != 0)
+	if (run(s, ddl_datapoints, NULL, 0, NULL, "creating dtk_datapoints", errstr, errstr_size) !=
+		0 ||
+	    run(s, ddl_detections, NULL, 0, NULL, "creating dtk_detections", errstr, errstr_size) !=
+		0)
 		goto fail;
 	return s;
 fail:
@@ -199,7 +199,8 @@ static int check_time(int64_t t, char *errstr, size_t errstr_size)
 {
 	if (t < 0 || t > 4294967295LL) {
 		snprintf(errstr, errstr_size,
-			 "storage: %" PRId64 " is outside ClickHouse DateTime's range (1970-2106)", t);
+			 "storage: %" PRId64 " is outside ClickHouse DateTime's range (1970-2106)",
+			 t);
 		return -1;
 	}
 	return 0;
@@ -364,7 +365,8 @@ static int chs_history(void *h, const char *metric, int64_t since, int64_t befor
 			continue;
 		if (with_context && row[2] && row[2]->type == DTK_V_STR && row[2]->u.str.len &&
 		    row[2]->u.str.len <= CH_CONTEXT_MAX) {
-			ctx = dtk_json_parse(row[2]->u.str.s, row[2]->u.str.len, perr, sizeof(perr));
+			ctx =
+			    dtk_json_parse(row[2]->u.str.s, row[2]->u.str.len, perr, sizeof(perr));
 			if (ctx && ctx->type != DTK_V_MAP)
 				dtk_value_free(&ctx);
 		}
@@ -528,25 +530,23 @@ static int chs_retention(void *h, const char *metric, int64_t now, int64_t datap
 			 int64_t detection_days, char *errstr, size_t errstr_size)
 {
 	ch_store *s = h;
-	if (datapoint_days > 0 &&
-	    drop_expired(s, "dtk_datapoints", now - datapoint_days * 86400, errstr, errstr_size) !=
-		    0)
+	if (datapoint_days > 0 && drop_expired(s, "dtk_datapoints", now - datapoint_days * 86400,
+					       errstr, errstr_size) != 0)
 		return -1;
-	if (detection_days > 0 &&
-	    drop_expired(s, "dtk_detections", now - detection_days * 86400, errstr, errstr_size) !=
-		    0)
+	if (detection_days > 0 && drop_expired(s, "dtk_detections", now - detection_days * 86400,
+					       errstr, errstr_size) != 0)
 		return -1;
 	return 0;
 }
 
 const dtk_store_backend dtk_store_clickhouse = {
-	.engine = "clickhouse",
-	.open = chs_open,
-	.close = chs_close,
-	.upsert = chs_upsert,
-	.history = chs_history,
-	.newest = chs_newest,
-	.last = chs_last,
-	.save_detections = chs_save_detections,
-	.retention = chs_retention,
+    .engine = "clickhouse",
+    .open = chs_open,
+    .close = chs_close,
+    .upsert = chs_upsert,
+    .history = chs_history,
+    .newest = chs_newest,
+    .last = chs_last,
+    .save_detections = chs_save_detections,
+    .retention = chs_retention,
 };

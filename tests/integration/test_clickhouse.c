@@ -123,10 +123,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_SERVER()                                                                   \
-	do {                                                                            \
-		if (!available)                                                         \
-			skip();                                                         \
+#define NEED_SERVER()                                                                              \
+	do {                                                                                       \
+		if (!available)                                                                    \
+			skip();                                                                    \
 	} while (0)
 
 static void *compile_collector(const char *query, dtk_value **warnings)
@@ -135,8 +135,8 @@ static void *compile_collector(const char *query, dtk_value **warnings)
 	void *compiled = NULL;
 	dtk_value *p = params(NULL);
 	dtk_value_map_set_str(p, "query", query);
-	if (dtk_collector_find("clickhouse")->compile(p, warnings ? *warnings : NULL, &compiled,
-						     err, sizeof(err)) != 0)
+	if (dtk_collector_find("clickhouse")
+		->compile(p, warnings ? *warnings : NULL, &compiled, err, sizeof(err)) != 0)
 		fail_msg("compile: %s", err);
 	dtk_value_free(&p);
 	return compiled;
@@ -148,17 +148,21 @@ static void test_clickhouse_collects_a_period_with_the_period_variables(void **s
 	char err[1024];
 	const dtk_collector_type *ct = dtk_collector_find("clickhouse");
 	void *c = compile_collector(
-		"SELECT toDateTime(intDiv(toUInt32(ts), 600) * 600) AS period_time, sum(v) AS "
-		"value, any(region) AS region FROM src WHERE ts >= toDateTime('{{ period_start }}') "
-		"AND ts < toDateTime('{{ period_finish }}') GROUP BY period_time ORDER BY "
-		"period_time",
-		NULL);
+	    "SELECT toDateTime(intDiv(toUInt32(ts), 600) * 600) AS period_time, sum(v) AS "
+	    "value, any(region) AS region FROM src WHERE ts >= toDateTime('{{ period_start }}') "
+	    "AND ts < toDateTime('{{ period_finish }}') GROUP BY period_time ORDER BY "
+	    "period_time",
+	    NULL);
 	assert_int_equal(ct->has_timestamps(c), 1);
 	dtk_db_pool *pool = dtk_db_pool_new();
 	/* the newest 10 minutes: number 0, v = 100, region eu */
-	dtk_collect_request req = {.metric_name = "m", .execution_time = T0,
-				   .period_start = T0 - 600, .period_finish = T0,
-				   .interval = 600, .interval_text = "10 minutes", .pool = pool};
+	dtk_collect_request req = {.metric_name = "m",
+				   .execution_time = T0,
+				   .period_start = T0 - 600,
+				   .period_finish = T0,
+				   .interval = 600,
+				   .interval_text = "10 minutes",
+				   .pool = pool};
 	dtk_rows rows;
 	dtk_rows_init(&rows);
 	if (ct->collect(c, &req, &rows, err, sizeof(err)) != 0)
@@ -200,11 +204,12 @@ static void test_clickhouse_datetime_in_another_zone_arrives_as_utc(void **state
 	dtk_db_target t;
 	dtk_resultset rs;
 	dtk_db *db = connect_to(NULL, &t);
-	if (dtk_db_query(db,
-			 "SELECT toDateTime(1718451000, 'Asia/Kolkata') AS k, toDateTime(1718451000) "
-			 "AS s, toUInt64(18446744073709551615) AS big, toInt64(-9007199254740993) AS "
-			 "neg, nan AS n, CAST(NULL AS Nullable(Float64)) AS nul",
-			 NULL, 0, &rs, err, sizeof(err)) != 0)
+	if (dtk_db_query(
+		db,
+		"SELECT toDateTime(1718451000, 'Asia/Kolkata') AS k, toDateTime(1718451000) "
+		"AS s, toUInt64(18446744073709551615) AS big, toInt64(-9007199254740993) AS "
+		"neg, nan AS n, CAST(NULL AS Nullable(Float64)) AS nul",
+		NULL, 0, &rs, err, sizeof(err)) != 0)
 		fail_msg("query: %s", err);
 	assert_int_equal(rs.nrows, 1);
 	assert_string_equal(rs.cells[0]->u.str.s, "2024-06-15T11:30:00Z");
@@ -229,8 +234,8 @@ static void test_clickhouse_bound_strings_round_trip_unchanged(void **state)
 	dtk_value *a = dtk_value_str(hostile), *b = dtk_value_int(-42), *c = dtk_value_float(0.1);
 	const dtk_value *args[] = {a, b, c};
 	dtk_db *db = connect_to(NULL, &t);
-	if (dtk_db_query(db, "SELECT {p1:String} AS s, {p2:Int64} AS i, {p3:Float64} AS f", args,
-			 3, &rs, err, sizeof(err)) != 0)
+	if (dtk_db_query(db, "SELECT {p1:String} AS s, {p2:Int64} AS i, {p3:Float64} AS f", args, 3,
+			 &rs, err, sizeof(err)) != 0)
 		fail_msg("query: %s", err);
 	assert_string_equal(rs.cells[0]->u.str.s, hostile);
 	assert_true(rs.cells[1]->u.i == -42);
@@ -390,8 +395,8 @@ static void test_clickhouse_storage_full_cycle(void **state)
 	assert_false(found);
 
 	dtk_detection_row d[2] = {
-		{"mad_1", "mad", 1, 4.5, 1.0, 2.0, 50.0, "up", 1, "sent", "{\"k\": 1}"},
-		{"zscore_1", "zscore", 0, NAN, NAN, NAN, NAN, NULL, 0, NULL, NULL},
+	    {"mad_1", "mad", 1, 4.5, 1.0, 2.0, 50.0, "up", 1, "sent", "{\"k\": 1}"},
+	    {"zscore_1", "zscore", 0, NAN, NAN, NAN, NAN, NULL, 0, NULL, NULL},
 	};
 	if (dtk_store_save_detections(s, m, now, now + 600, d, 2, err, sizeof(err)) != 0 ||
 	    dtk_store_save_detections(s, m, now, now + 600, d, 2, err, sizeof(err)) != 0)
@@ -437,20 +442,21 @@ static void test_clickhouse_storage_full_cycle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clickhouse_collects_a_period_with_the_period_variables),
-		cmocka_unit_test(test_clickhouse_datetime_in_another_zone_arrives_as_utc),
-		cmocka_unit_test(test_clickhouse_bound_strings_round_trip_unchanged),
-		cmocka_unit_test(test_clickhouse_syntax_error_carries_the_server_exception),
-		cmocka_unit_test(test_clickhouse_wrong_password_is_reported_masked),
-		cmocka_unit_test(test_clickhouse_unreachable_port_is_an_error),
-		cmocka_unit_test(test_clickhouse_storage_full_cycle),
+	    cmocka_unit_test(test_clickhouse_collects_a_period_with_the_period_variables),
+	    cmocka_unit_test(test_clickhouse_datetime_in_another_zone_arrives_as_utc),
+	    cmocka_unit_test(test_clickhouse_bound_strings_round_trip_unchanged),
+	    cmocka_unit_test(test_clickhouse_syntax_error_carries_the_server_exception),
+	    cmocka_unit_test(test_clickhouse_wrong_password_is_reported_masked),
+	    cmocka_unit_test(test_clickhouse_unreachable_port_is_an_error),
+	    cmocka_unit_test(test_clickhouse_storage_full_cycle),
 	};
-	int require = getenv("DTK_REQUIRE_SERVICES") &&
-		      strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
+	int require =
+	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	setup(NULL);
 	if (!available) {
 		printf("SKIP clickhouse: DTK_CLICKHOUSE_URL / DTK_CLICKHOUSE_HTTP_PORT not set "
-		       "(scripts/services.sh start clickhouse; eval \"$(scripts/services.sh env)\")\n");
+		       "(scripts/services.sh start clickhouse; eval \"$(scripts/services.sh "
+		       "env)\")\n");
 		return require ? 1 : 77;
 	}
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,11 +43,15 @@ static void script(const char *path, const char *responses_json)
 	size_t n = strlen(responses_json) + 1024;
 	char *body = malloc(n);
 	snprintf(url, sizeof(url), "%s/_dtk/script", receiver);
-	snprintf(body, n, "{\"path\": \"%s%s\", \"responses\": %s}", prefix, path,
-		 responses_json);
+	snprintf(body, n, "{\"path\": \"%s%s\", \"responses\": %s}", prefix, path, responses_json);
 	const char *headers[] = {"Content-Type: application/json"};
-	dtk_http_request req = {.method = "POST", .url = url, .headers = headers, .nheaders = 1,
-				.body = body, .body_len = strlen(body), .timeout_s = 10};
+	dtk_http_request req = {.method = "POST",
+				.url = url,
+				.headers = headers,
+				.nheaders = 1,
+				.body = body,
+				.body_len = strlen(body),
+				.timeout_s = 10};
 	dtk_http_response resp;
 	if (dtk_http_do(NULL, &req, &resp, err, sizeof(err)) != 0)
 		fail_msg("script %s: %s", path, err);
@@ -72,10 +76,10 @@ static dtk_value *requests(const char *path)
 	return list;
 }
 
-#define NEED_RECEIVER()                                                                 \
-	do {                                                                            \
-		if (!receiver)                                                          \
-			skip();                                                         \
+#define NEED_RECEIVER()                                                                            \
+	do {                                                                                       \
+		if (!receiver)                                                                     \
+			skip();                                                                    \
 	} while (0)
 
 /* Compiles type with params_json, where every %s is replaced by the
@@ -96,8 +100,11 @@ static void *compile(const char *type, const char *params_fmt, char *err, size_t
 /* Collects the period [PS, PF); 0 with rows, or -1 with err. */
 static int collect(const char *type, void *c, dtk_rows *rows, char *err, size_t errsz)
 {
-	dtk_collect_request req = {.metric_name = "web", .execution_time = PF,
-				   .period_start = PS, .period_finish = PF, .interval = 600,
+	dtk_collect_request req = {.metric_name = "web",
+				   .execution_time = PF,
+				   .period_start = PS,
+				   .period_finish = PF,
+				   .interval = 600,
 				   .interval_text = "10 minutes"};
 	dtk_rows_init(rows);
 	return dtk_collector_find(type)->collect(c, &req, rows, err, errsz);
@@ -137,10 +144,11 @@ static void test_http_json_with_period_variables_in_url_and_params(void **state)
 {
 	NEED_RECEIVER();
 	script("/json", "[{\"json\": {\"data\": {\"result\": [{\"value\": [1, \"42.5\"]}]}}}]");
-	double v = collect_value("{\"url\": \"%s/json?day={{ period_finish }}\", \"params\": "
-				 "{\"from\": \"{{ period_start }}\", \"to\": \"{{ period_finish }}\", "
-				 "\"m\": \"{{ metric_name }}\"}, \"headers\": {\"X-Api-Key\": \"k1\"}, "
-				 "\"value_path\": \"data.result[0].value[1]\"}");
+	double v =
+	    collect_value("{\"url\": \"%s/json?day={{ period_finish }}\", \"params\": "
+			  "{\"from\": \"{{ period_start }}\", \"to\": \"{{ period_finish }}\", "
+			  "\"m\": \"{{ metric_name }}\"}, \"headers\": {\"X-Api-Key\": \"k1\"}, "
+			  "\"value_path\": \"data.result[0].value[1]\"}");
 	assert_true(v == 42.5);
 	dtk_value *reqs = requests("/json");
 	assert_int_equal(reqs->u.list.n, 1);
@@ -224,8 +232,8 @@ static void test_http_null_value_is_a_missing_point(void **state)
 	char err[1024];
 	dtk_rows rows;
 	script("/null", "[{\"json\": {\"v\": null}}]");
-	void *c = compile("http", "{\"url\": \"%s/null\", \"value_path\": \"v\"}", err,
-			  sizeof(err));
+	void *c =
+	    compile("http", "{\"url\": \"%s/null\", \"value_path\": \"v\"}", err, sizeof(err));
 	if (collect("http", c, &rows, err, sizeof(err)) != 0)
 		fail_msg("collect: %s", err);
 	assert_int_equal(rows.n, 1);
@@ -282,8 +290,8 @@ static void test_prometheus_error_response_is_reported(void **state)
 	script("/bad/api/v1/query_range",
 	       "[{\"status\": 400, \"json\": {\"status\": \"error\", \"errorType\": \"bad_data\", "
 	       "\"error\": \"1:5: parse error: unexpected end of input\"}}]");
-	void *c = compile("prometheus", "{\"url\": \"%s/bad\", \"query\": \"rate(\"}", err,
-			  sizeof(err));
+	void *c =
+	    compile("prometheus", "{\"url\": \"%s/bad\", \"query\": \"rate(\"}", err, sizeof(err));
 	assert_int_equal(collect("prometheus", c, &rows, err, sizeof(err)), -1);
 	if (!strstr(err, "bad_data: 1:5: parse error") || !strstr(err, "400"))
 		fail_msg("want the server's error, got: %s", err);
@@ -294,18 +302,18 @@ static void test_prometheus_error_response_is_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_http_json_with_period_variables_in_url_and_params),
-		cmocka_unit_test(test_http_post_json_body_is_rendered),
-		cmocka_unit_test(test_http_text_and_csv_responses),
-		cmocka_unit_test(test_http_500_then_200_is_retried_and_succeeds),
-		cmocka_unit_test(test_http_500_forever_fails_after_retry_count_attempts),
-		cmocka_unit_test(test_http_missing_path_and_non_numeric_value_are_errors),
-		cmocka_unit_test(test_http_null_value_is_a_missing_point),
-		cmocka_unit_test(test_prometheus_query_range_over_the_period),
-		cmocka_unit_test(test_prometheus_error_response_is_reported),
+	    cmocka_unit_test(test_http_json_with_period_variables_in_url_and_params),
+	    cmocka_unit_test(test_http_post_json_body_is_rendered),
+	    cmocka_unit_test(test_http_text_and_csv_responses),
+	    cmocka_unit_test(test_http_500_then_200_is_retried_and_succeeds),
+	    cmocka_unit_test(test_http_500_forever_fails_after_retry_count_attempts),
+	    cmocka_unit_test(test_http_missing_path_and_non_numeric_value_are_errors),
+	    cmocka_unit_test(test_http_null_value_is_a_missing_point),
+	    cmocka_unit_test(test_prometheus_query_range_over_the_period),
+	    cmocka_unit_test(test_prometheus_error_response_is_reported),
 	};
-	int require = getenv("DTK_REQUIRE_SERVICES") &&
-		      strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
+	int require =
+	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	receiver = getenv("DTK_RECEIVER_URL");
 	if (!receiver || !*receiver) {
 		receiver = NULL;

@@ -202,11 +202,12 @@ static void test_clickhouse_bind_formats_literals_by_placeholder_type(void **sta
 		  *nan = dtk_value_float(NAN);
 	const dtk_value *args[] = {s, i, f, t, n, nan};
 	dtk_buf_init(&b, 0);
-	assert_int_equal(dtk_db_clickhouse_bind("SELECT {p1:String}, {p2:Int64}, {p3:Float64}, "
-						"{p4:DateTime}, {p5:Nullable(String)}, {p6:Float64}, "
-						"'{p1:String}' -- {p2:Int64}\n, {p1:String}",
-						args, 6, &b, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_db_clickhouse_bind("SELECT {p1:String}, {p2:Int64}, {p3:Float64}, "
+				   "{p4:DateTime}, {p5:Nullable(String)}, {p6:Float64}, "
+				   "'{p1:String}' -- {p2:Int64}\n, {p1:String}",
+				   args, 6, &b, err, sizeof(err)),
+	    0);
 	assert_string_equal(dtk_buf_str(&b),
 			    "SELECT 'x\\' OR 1=1 --\\\\', -42, 0.10000000000000001, "
 			    "toDateTime(1700000000), NULL, nan, '{p1:String}' -- {p2:Int64}\n, "
@@ -214,22 +215,20 @@ static void test_clickhouse_bind_formats_literals_by_placeholder_type(void **sta
 	dtk_buf_reset(&b);
 
 	/* without args the text goes as written, braces and all */
-	assert_int_equal(dtk_db_clickhouse_bind("SELECT '{p1:String}', {x:UInt8}", NULL, 0, &b,
-						err, sizeof(err)),
+	assert_int_equal(dtk_db_clickhouse_bind("SELECT '{p1:String}', {x:UInt8}", NULL, 0, &b, err,
+						sizeof(err)),
 			 0);
 	assert_string_equal(dtk_buf_str(&b), "SELECT '{p1:String}', {x:UInt8}");
 	dtk_buf_reset(&b);
 
-	assert_int_equal(dtk_db_clickhouse_bind("SELECT {p7:String}", args, 6, &b, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_db_clickhouse_bind("SELECT {p7:String}", args, 6, &b, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "{p7}"));
 	dtk_buf_reset(&b);
 	dtk_value *neg = dtk_value_int(-1);
 	const dtk_value *bad[] = {neg};
-	assert_int_equal(dtk_db_clickhouse_bind("SELECT {p1:DateTime}", bad, 1, &b, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_db_clickhouse_bind("SELECT {p1:DateTime}", bad, 1, &b, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "DateTime"));
 	dtk_value_free(&neg);
 	dtk_buf_free(&b);
@@ -243,31 +242,31 @@ static void test_clickhouse_bind_formats_literals_by_placeholder_type(void **sta
  * statistics; tabs, escaped slashes), with values chosen to cover every
  * conversion; read as from a server whose timezone() is Europe/Moscow. */
 static const char recorded[] =
-	"{\n\t\"meta\":\n\t[\n"
-	"\t\t{\"name\": \"period_time\", \"type\": \"DateTime\"},\n"
-	"\t\t{\"name\": \"value\", \"type\": \"UInt64\"},\n"
-	"\t\t{\"name\": \"big\", \"type\": \"UInt64\"},\n"
-	"\t\t{\"name\": \"neg\", \"type\": \"Int64\"},\n"
-	"\t\t{\"name\": \"f\", \"type\": \"Float64\"},\n"
-	"\t\t{\"name\": \"nan\", \"type\": \"Float64\"},\n"
-	"\t\t{\"name\": \"maybe\", \"type\": \"Nullable(Float64)\"},\n"
-	"\t\t{\"name\": \"region\", \"type\": \"String\"},\n"
-	"\t\t{\"name\": \"utc\", \"type\": \"DateTime('UTC')\"},\n"
-	"\t\t{\"name\": \"d\", \"type\": \"Date\"},\n"
-	"\t\t{\"name\": \"dec\", \"type\": \"Decimal(18, 2)\"},\n"
-	"\t\t{\"name\": \"quoted\", \"type\": \"Int64\"},\n"
-	"\t\t{\"name\": \"lc\", \"type\": \"Nullable(DateTime)\"}\n"
-	"\t],\n\n\t\"data\":\n\t[\n"
-	"\t\t{\"period_time\": \"2024-06-15 14:30:00\", \"value\": 18446744073709551615, "
-	"\"big\": 9007199254740993, \"neg\": -5, \"f\": 1.5, \"nan\": null, \"maybe\": null, "
-	"\"region\": \"eu\\/west\", \"utc\": \"2024-06-15 11:30:00\", \"d\": \"2024-06-15\", "
-	"\"dec\": 1.25, \"quoted\": \"-9223372036854775808\", \"lc\": null},\n"
-	"\t\t{\"period_time\": \"2024-01-15 03:00:00\", \"value\": 7, \"big\": 0, \"neg\": 0, "
-	"\"f\": \"inf\", \"nan\": \"nan\", \"maybe\": 2, \"region\": \"\", "
-	"\"utc\": \"0000-00-00 00:00:00\", \"d\": \"0000-00-00\", \"dec\": 0, \"quoted\": \"12\", "
-	"\"lc\": \"2024-01-15 03:00:00\"}\n"
-	"\t],\n\n\t\"rows\": 2,\n\n\t\"statistics\": {\"elapsed\": 0.0001, \"rows_read\": 2, "
-	"\"bytes_read\": 16}\n}\n";
+    "{\n\t\"meta\":\n\t[\n"
+    "\t\t{\"name\": \"period_time\", \"type\": \"DateTime\"},\n"
+    "\t\t{\"name\": \"value\", \"type\": \"UInt64\"},\n"
+    "\t\t{\"name\": \"big\", \"type\": \"UInt64\"},\n"
+    "\t\t{\"name\": \"neg\", \"type\": \"Int64\"},\n"
+    "\t\t{\"name\": \"f\", \"type\": \"Float64\"},\n"
+    "\t\t{\"name\": \"nan\", \"type\": \"Float64\"},\n"
+    "\t\t{\"name\": \"maybe\", \"type\": \"Nullable(Float64)\"},\n"
+    "\t\t{\"name\": \"region\", \"type\": \"String\"},\n"
+    "\t\t{\"name\": \"utc\", \"type\": \"DateTime('UTC')\"},\n"
+    "\t\t{\"name\": \"d\", \"type\": \"Date\"},\n"
+    "\t\t{\"name\": \"dec\", \"type\": \"Decimal(18, 2)\"},\n"
+    "\t\t{\"name\": \"quoted\", \"type\": \"Int64\"},\n"
+    "\t\t{\"name\": \"lc\", \"type\": \"Nullable(DateTime)\"}\n"
+    "\t],\n\n\t\"data\":\n\t[\n"
+    "\t\t{\"period_time\": \"2024-06-15 14:30:00\", \"value\": 18446744073709551615, "
+    "\"big\": 9007199254740993, \"neg\": -5, \"f\": 1.5, \"nan\": null, \"maybe\": null, "
+    "\"region\": \"eu\\/west\", \"utc\": \"2024-06-15 11:30:00\", \"d\": \"2024-06-15\", "
+    "\"dec\": 1.25, \"quoted\": \"-9223372036854775808\", \"lc\": null},\n"
+    "\t\t{\"period_time\": \"2024-01-15 03:00:00\", \"value\": 7, \"big\": 0, \"neg\": 0, "
+    "\"f\": \"inf\", \"nan\": \"nan\", \"maybe\": 2, \"region\": \"\", "
+    "\"utc\": \"0000-00-00 00:00:00\", \"d\": \"0000-00-00\", \"dec\": 0, \"quoted\": \"12\", "
+    "\"lc\": \"2024-01-15 03:00:00\"}\n"
+    "\t],\n\n\t\"rows\": 2,\n\n\t\"statistics\": {\"elapsed\": 0.0001, \"rows_read\": 2, "
+    "\"bytes_read\": 16}\n}\n";
 
 static const dtk_value *cell(const dtk_resultset *rs, size_t r, const char *name)
 {
@@ -285,9 +284,8 @@ static void test_clickhouse_parse_recorded_json_response(void **state)
 	dtk_tz *msk = dtk_tz_load("Europe/Moscow", err, sizeof(err));
 	if (!msk)
 		skip();
-	assert_int_equal(dtk_db_clickhouse_parse(recorded, strlen(recorded), msk, &rs, err,
-						 sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_db_clickhouse_parse(recorded, strlen(recorded), msk, &rs, err, sizeof(err)), 0);
 	assert_int_equal(rs.ncols, 13);
 	assert_int_equal(rs.nrows, 2);
 	assert_string_equal(rs.names[0], "period_time");
@@ -322,12 +320,12 @@ static void test_clickhouse_parse_recorded_json_response(void **state)
 
 /* Recorded verbatim from ClickHouse 18.16.1 (SELECT version(), timezone()). */
 static const char recorded_version[] =
-	"{\n\t\"meta\":\n\t[\n\t\t{\n\t\t\t\"name\": \"version()\",\n\t\t\t\"type\": "
-	"\"String\"\n\t\t},\n\t\t{\n\t\t\t\"name\": \"timezone()\",\n\t\t\t\"type\": "
-	"\"String\"\n\t\t}\n\t],\n\n\t\"data\":\n\t[\n\t\t{\n\t\t\t\"version()\": "
-	"\"18.16.1\",\n\t\t\t\"timezone()\": \"Etc\\/UTC\"\n\t\t}\n\t],\n\n\t\"rows\": 1,"
-	"\n\n\t\"statistics\":\n\t{\n\t\t\"elapsed\": 0.000051257,\n\t\t\"rows_read\": 1,"
-	"\n\t\t\"bytes_read\": 1\n\t}\n}\n";
+    "{\n\t\"meta\":\n\t[\n\t\t{\n\t\t\t\"name\": \"version()\",\n\t\t\t\"type\": "
+    "\"String\"\n\t\t},\n\t\t{\n\t\t\t\"name\": \"timezone()\",\n\t\t\t\"type\": "
+    "\"String\"\n\t\t}\n\t],\n\n\t\"data\":\n\t[\n\t\t{\n\t\t\t\"version()\": "
+    "\"18.16.1\",\n\t\t\t\"timezone()\": \"Etc\\/UTC\"\n\t\t}\n\t],\n\n\t\"rows\": 1,"
+    "\n\n\t\"statistics\":\n\t{\n\t\t\"elapsed\": 0.000051257,\n\t\t\"rows_read\": 1,"
+    "\n\t\t\"bytes_read\": 1\n\t}\n}\n";
 
 static void test_clickhouse_parse_verbatim_18_16_response(void **state)
 {
@@ -351,9 +349,8 @@ static void test_clickhouse_parse_compact_and_empty_results(void **state)
 	const char *compact = "{\"meta\": [{\"name\": \"t\", \"type\": \"UInt32\"}, {\"name\": "
 			      "\"v\", \"type\": \"Float64\"}], \"data\": [[1, 2.5], [3, null]], "
 			      "\"rows\": 2}";
-	assert_int_equal(dtk_db_clickhouse_parse(compact, strlen(compact), NULL, &rs, err,
-						 sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_db_clickhouse_parse(compact, strlen(compact), NULL, &rs, err, sizeof(err)), 0);
 	assert_int_equal(rs.nrows, 2);
 	assert_true(rs.cells[1]->u.f == 2.5);
 	assert_null(rs.cells[3]);
@@ -361,8 +358,7 @@ static void test_clickhouse_parse_compact_and_empty_results(void **state)
 
 	const char *empty = "{\"meta\": [{\"name\": \"value\", \"type\": \"UInt64\"}], \"data\": "
 			    "[], \"rows\": 0}";
-	assert_int_equal(dtk_db_clickhouse_parse(empty, strlen(empty), NULL, &rs, err,
-						 sizeof(err)),
+	assert_int_equal(dtk_db_clickhouse_parse(empty, strlen(empty), NULL, &rs, err, sizeof(err)),
 			 0);
 	assert_int_equal(rs.ncols, 1);
 	assert_int_equal(rs.nrows, 0);
@@ -378,15 +374,13 @@ static void test_clickhouse_parse_rejects_what_is_not_the_json_format(void **sta
 			 -1);
 	assert_non_null(strstr(err, "not JSON"));
 	const char *other = "{\"ok\": true}";
-	assert_int_equal(dtk_db_clickhouse_parse(other, strlen(other), NULL, &rs, err,
-						 sizeof(err)),
+	assert_int_equal(dtk_db_clickhouse_parse(other, strlen(other), NULL, &rs, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "meta"));
 	const char *short_row = "{\"meta\": [{\"name\": \"a\", \"type\": \"UInt8\"}], \"data\": "
 				"[[1, 2]]}";
-	assert_int_equal(dtk_db_clickhouse_parse(short_row, strlen(short_row), NULL, &rs, err,
-						 sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_db_clickhouse_parse(short_row, strlen(short_row), NULL, &rs, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "row 1"));
 }
 
@@ -410,20 +404,20 @@ static void test_clickhouse_unreachable_server_error_is_masked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clickhouse_defaults_are_localhost_8123_default_database),
-		cmocka_unit_test(test_clickhouse_explicit_params_and_secure_default_port),
-		cmocka_unit_test(test_clickhouse_connection_string_with_encoded_password),
-		cmocka_unit_test(test_clickhouse_native_ports_map_to_http_with_a_notice),
-		cmocka_unit_test(test_clickhouse_http_port_overrides_every_port),
-		cmocka_unit_test(test_clickhouse_bad_settings_name_the_key),
-		cmocka_unit_test(test_clickhouse_collector_compile_warns_about_native_port),
-		cmocka_unit_test(test_clickhouse_quote_escapes_backslash_quote_and_controls),
-		cmocka_unit_test(test_clickhouse_bind_formats_literals_by_placeholder_type),
-		cmocka_unit_test(test_clickhouse_parse_recorded_json_response),
-		cmocka_unit_test(test_clickhouse_parse_verbatim_18_16_response),
-		cmocka_unit_test(test_clickhouse_parse_compact_and_empty_results),
-		cmocka_unit_test(test_clickhouse_parse_rejects_what_is_not_the_json_format),
-		cmocka_unit_test(test_clickhouse_unreachable_server_error_is_masked),
+	    cmocka_unit_test(test_clickhouse_defaults_are_localhost_8123_default_database),
+	    cmocka_unit_test(test_clickhouse_explicit_params_and_secure_default_port),
+	    cmocka_unit_test(test_clickhouse_connection_string_with_encoded_password),
+	    cmocka_unit_test(test_clickhouse_native_ports_map_to_http_with_a_notice),
+	    cmocka_unit_test(test_clickhouse_http_port_overrides_every_port),
+	    cmocka_unit_test(test_clickhouse_bad_settings_name_the_key),
+	    cmocka_unit_test(test_clickhouse_collector_compile_warns_about_native_port),
+	    cmocka_unit_test(test_clickhouse_quote_escapes_backslash_quote_and_controls),
+	    cmocka_unit_test(test_clickhouse_bind_formats_literals_by_placeholder_type),
+	    cmocka_unit_test(test_clickhouse_parse_recorded_json_response),
+	    cmocka_unit_test(test_clickhouse_parse_verbatim_18_16_response),
+	    cmocka_unit_test(test_clickhouse_parse_compact_and_empty_results),
+	    cmocka_unit_test(test_clickhouse_parse_rejects_what_is_not_the_json_format),
+	    cmocka_unit_test(test_clickhouse_unreachable_server_error_is_masked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,8 +60,8 @@ static void extract_missing(const char *format, const char *body, const char *pa
 	assert_true(missing);
 }
 
-static void extract_error(const char *format, const char *body, const char *path,
-			  const char *want1, const char *want2)
+static void extract_error(const char *format, const char *body, const char *path, const char *want1,
+			  const char *want2)
 {
 	char err[512];
 	double v;
@@ -166,7 +166,8 @@ static void test_http_text_is_the_trimmed_body(void **state)
 
 static void test_http_csv_column_row_quotes_and_errors(void **state)
 {
-	const char *body = "ts,\"count\",label\r\n2024-11-01,42,\"a,b\"\r\n\r\n2024-11-02,\"50\",x\n";
+	const char *body =
+	    "ts,\"count\",label\r\n2024-11-01,42,\"a,b\"\r\n\r\n2024-11-02,\"50\",x\n";
 	assert_true(extract("csv", body, "count") == 42);
 	assert_true(extract("csv", body, "count[1]") == 50);
 	assert_true(extract("csv", body, "count[-1]") == 50);
@@ -183,9 +184,8 @@ static void test_http_csv_column_row_quotes_and_errors(void **state)
 static void test_http_limit_key_is_scheme_host_port(void **state)
 {
 	char key[256];
-	assert_int_equal(dtk_collect_http_limit_key("https://API.Example.com/v1?x=1", key,
-						    sizeof(key)),
-			 0);
+	assert_int_equal(
+	    dtk_collect_http_limit_key("https://API.Example.com/v1?x=1", key, sizeof(key)), 0);
 	assert_string_equal(key, "https://api.example.com:443");
 	assert_int_equal(dtk_collect_http_limit_key("http://u:pw@h:8080", key, sizeof(key)), 0);
 	assert_string_equal(key, "http://h:8080");
@@ -241,10 +241,8 @@ static void test_http_compile_checks_params(void **state)
 		      "headers:");
 	compile_error("http", "{\"url\": \"http://h/\", \"timeout\": 0}", "timeout:");
 	compile_error("http", "{\"url\": \"http://h/\", \"retry_count\": -1}", "retry_count:");
-	compile_error("http", "{\"url\": \"http://h/\", \"verify_ssl\": \"maybe\"}",
-		      "verify_ssl:");
-	compile_error("http", "{\"url\": \"http://h/\", \"json\": {\"a\": \"{% if %}\"}}",
-		      "json:");
+	compile_error("http", "{\"url\": \"http://h/\", \"verify_ssl\": \"maybe\"}", "verify_ssl:");
+	compile_error("http", "{\"url\": \"http://h/\", \"json\": {\"a\": \"{% if %}\"}}", "json:");
 	compile_error("http", "{\"url\": \"http://h/\", \"json\": {}, \"data\": \"x\"}", "data:");
 }
 
@@ -252,16 +250,17 @@ static void test_prometheus_compile_checks_params(void **state)
 {
 	compile_error("prometheus", "{\"query\": \"up\"}", "url: required");
 	compile_error("prometheus", "{\"url\": \"http://p:9090\"}", "query: required");
-	compile_error("prometheus", "{\"url\": \"http://p:9090/?x=1\", \"query\": \"up\"}",
-		      "url:");
+	compile_error("prometheus", "{\"url\": \"http://p:9090/?x=1\", \"query\": \"up\"}", "url:");
 	compile_error("prometheus",
 		      "{\"url\": \"http://p:9090\", \"query\": \"up\", \"series\": \"job=api\"}",
 		      "series:");
+	compile_error(
+	    "prometheus",
+	    "{\"url\": \"http://p:9090\", \"query\": \"up\", \"series\": \"job=~\\\"a\\\"\"}",
+	    "series:");
 	compile_error("prometheus",
-		      "{\"url\": \"http://p:9090\", \"query\": \"up\", \"series\": \"job=~\\\"a\\\"\"}",
+		      "{\"url\": \"http://p:9090\", \"query\": \"up\", \"series\": [1]}",
 		      "series:");
-	compile_error("prometheus",
-		      "{\"url\": \"http://p:9090\", \"query\": \"up\", \"series\": [1]}", "series:");
 }
 
 static void test_prometheus_series_matcher_string_or_map(void **state)
@@ -286,22 +285,22 @@ static void test_prometheus_series_matcher_string_or_map(void **state)
 static const char matrix0[] = "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\","
 			      "\"result\":[]}}";
 static const char matrix1[] =
-	"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{"
-	"\"__name__\":\"up\",\"job\":\"api\"},\"values\":[[1718451000,\"1\"],[1718451300.5,"
-	"\"NaN\"],[1718451600,\"2.5\"]]}]}}";
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{"
+    "\"__name__\":\"up\",\"job\":\"api\"},\"values\":[[1718451000,\"1\"],[1718451300.5,"
+    "\"NaN\"],[1718451600,\"2.5\"]]}]}}";
 static const char matrix2[] =
-	"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{"
-	"\"job\":\"api\",\"instance\":\"a\"},\"values\":[[1718451000,\"1\"],[1718451600,\"3\"]]},"
-	"{\"metric\":{\"job\":\"api\",\"instance\":\"b\"},\"values\":[[1718451600,\"7\"]]}]}}";
+    "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{"
+    "\"job\":\"api\",\"instance\":\"a\"},\"values\":[[1718451000,\"1\"],[1718451600,\"3\"]]},"
+    "{\"metric\":{\"job\":\"api\",\"instance\":\"b\"},\"values\":[[1718451600,\"7\"]]}]}}";
 
 static void test_prometheus_matrix_with_zero_series_is_no_rows(void **state)
 {
 	char err[256];
 	dtk_rows rows;
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix0, strlen(matrix0), NULL, &rows, err,
-						      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix0, strlen(matrix0), NULL, &rows, err, sizeof(err)),
+	    0);
 	assert_int_equal(rows.n, 0);
 	dtk_rows_clear(&rows);
 }
@@ -311,9 +310,9 @@ static void test_prometheus_matrix_with_one_series_gives_a_row_per_sample(void *
 	char err[256];
 	dtk_rows rows;
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix1, strlen(matrix1), NULL, &rows, err,
-						      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix1, strlen(matrix1), NULL, &rows, err, sizeof(err)),
+	    0);
 	assert_int_equal(rows.n, 3);
 	assert_true(rows.rows[0].ts == 1718451000 && rows.rows[0].value == 1);
 	assert_true(rows.rows[1].ts == 1718451300 && rows.rows[1].is_missing);
@@ -326,9 +325,9 @@ static void test_prometheus_two_series_need_a_series_matcher(void **state)
 	char err[512];
 	dtk_rows rows;
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix2, strlen(matrix2), NULL, &rows, err,
-						      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix2, strlen(matrix2), NULL, &rows, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "2 series"));
 	assert_non_null(strstr(err, "{job=\"api\", instance=\"a\"}"));
 	assert_non_null(strstr(err, "{job=\"api\", instance=\"b\"}"));
@@ -336,9 +335,8 @@ static void test_prometheus_two_series_need_a_series_matcher(void **state)
 
 	dtk_value *s = J("{\"instance\": \"b\"}");
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err,
-						      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err, sizeof(err)), 0);
 	assert_int_equal(rows.n, 1);
 	assert_true(rows.rows[0].value == 7);
 	dtk_rows_clear(&rows);
@@ -346,18 +344,16 @@ static void test_prometheus_two_series_need_a_series_matcher(void **state)
 
 	s = J("{\"job\": \"api\"}");
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err,
-						      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "matching"));
 	dtk_rows_clear(&rows);
 	dtk_value_free(&s);
 
 	s = J("{\"job\": \"web\"}");
 	dtk_rows_init(&rows);
-	assert_int_equal(dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err,
-						      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(matrix2, strlen(matrix2), s, &rows, err, sizeof(err)), 0);
 	assert_int_equal(rows.n, 0);
 	dtk_rows_clear(&rows);
 	dtk_value_free(&s);
@@ -375,9 +371,8 @@ static void test_prometheus_error_responses_carry_the_server_message(void **stat
 	assert_int_equal(dtk_collect_prometheus_parse(e, strlen(e), NULL, &rows, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "bad_data: parse error at char 3"));
-	assert_int_equal(dtk_collect_prometheus_parse(vec, strlen(vec), NULL, &rows, err,
-						      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    dtk_collect_prometheus_parse(vec, strlen(vec), NULL, &rows, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "matrix"));
 	dtk_rows_clear(&rows);
 }
@@ -385,21 +380,21 @@ static void test_prometheus_error_responses_carry_the_server_message(void **stat
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_http_conformance_vectors),
-		cmocka_unit_test(test_http_json_paths_dot_bracket_and_negative_index),
-		cmocka_unit_test(test_http_json_null_nan_and_infinite_are_missing),
-		cmocka_unit_test(test_http_json_missing_path_names_the_path),
-		cmocka_unit_test(test_http_non_numeric_value_names_path_and_value),
-		cmocka_unit_test(test_http_text_is_the_trimmed_body),
-		cmocka_unit_test(test_http_csv_column_row_quotes_and_errors),
-		cmocka_unit_test(test_http_limit_key_is_scheme_host_port),
-		cmocka_unit_test(test_http_compile_checks_params),
-		cmocka_unit_test(test_prometheus_compile_checks_params),
-		cmocka_unit_test(test_prometheus_series_matcher_string_or_map),
-		cmocka_unit_test(test_prometheus_matrix_with_zero_series_is_no_rows),
-		cmocka_unit_test(test_prometheus_matrix_with_one_series_gives_a_row_per_sample),
-		cmocka_unit_test(test_prometheus_two_series_need_a_series_matcher),
-		cmocka_unit_test(test_prometheus_error_responses_carry_the_server_message),
+	    cmocka_unit_test(test_http_conformance_vectors),
+	    cmocka_unit_test(test_http_json_paths_dot_bracket_and_negative_index),
+	    cmocka_unit_test(test_http_json_null_nan_and_infinite_are_missing),
+	    cmocka_unit_test(test_http_json_missing_path_names_the_path),
+	    cmocka_unit_test(test_http_non_numeric_value_names_path_and_value),
+	    cmocka_unit_test(test_http_text_is_the_trimmed_body),
+	    cmocka_unit_test(test_http_csv_column_row_quotes_and_errors),
+	    cmocka_unit_test(test_http_limit_key_is_scheme_host_port),
+	    cmocka_unit_test(test_http_compile_checks_params),
+	    cmocka_unit_test(test_prometheus_compile_checks_params),
+	    cmocka_unit_test(test_prometheus_series_matcher_string_or_map),
+	    cmocka_unit_test(test_prometheus_matrix_with_zero_series_is_no_rows),
+	    cmocka_unit_test(test_prometheus_matrix_with_one_series_gives_a_row_per_sample),
+	    cmocka_unit_test(test_prometheus_two_series_need_a_series_matcher),
+	    cmocka_unit_test(test_prometheus_error_responses_carry_the_server_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
