@@ -1389,11 +1389,15 @@ class ValidateAndLists(CliTestCase):
         self.assertIn("dtk_datapoints", tables)
 
     def test_list_types(self):
-        self.assertEqual([line.split()[0] for line in self.run_ok("list-collectors").out.splitlines()],
-                         ["synthetic", "sqlite", "sql"])
+        self.assertEqual(sorted(line.split()[0]
+                                for line in self.run_ok("list-collectors").out.splitlines()),
+                         sorted(["synthetic", "sqlite", "sql", "postgres", "mysql", "clickhouse",
+                                 "http", "prometheus"]))
         dets = [line.split()[0] for line in self.run_ok("list-detectors").out.splitlines()]
         self.assertEqual(sorted(dets), sorted(["threshold", "zscore", "mad", "iqr", "missing_data"]))
-        self.assertIn("console", self.run_ok("list-alerters").out)
+        self.assertEqual(sorted(line.split()[0]
+                                for line in self.run_ok("list-alerters").out.splitlines()),
+                         sorted(["console", "mattermost", "slack", "webhook", "alertmanager"]))
 
     def make_project(self):
         proj = self.path("proj")
