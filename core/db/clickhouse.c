@@ -954,8 +954,13 @@ static void *ch_connect(const dtk_db_target *t, const char *base_dir, char *errs
 	c->shown = strdup(t->shown);
 	if (!c->http || !c->secrets || !c->shown)
 		goto oom;
-	if (*e.password && dtk_value_list_push(c->secrets, dtk_value_str(e.password)) != 0)
-		goto oom;
+	if (*e.password) {
+		dtk_value *pw = dtk_value_str(e.password);
+		if (!pw || dtk_value_list_push(c->secrets, pw) != 0) {
+			dtk_value_free(&pw);
+			goto oom;
+		}
+	}
 	dtk_buf_printf(&b, "%s://%s:%ld/?database=", e.secure ? "https" : "http", e.host, e.port);
 	add_pct(&b, e.database);
 	dtk_buf_adds(&b, "&default_format=JSON&output_format_json_quote_64bit_integers=0");
