@@ -23,6 +23,8 @@ int cli_parse_time(const char *s, int64_t *out);
 
 /* Prints a check result as text (cli.md `dtk run`) to f. */
 void cli_print_result_text(FILE *f, const dtk_check_result *r);
+/* Prints the check's errors (stage and masked message) on stderr. */
+void cli_print_errors(const dtk_check_result *r);
 /* Prints v as one JSON document and a newline. */
 void cli_print_json(FILE *f, const dtk_value *v, int pretty);
 /* The exit code a result contributes. */

@@ -155,6 +155,7 @@ int cmd_run(int argc, char **argv)
 		cli_print_json(stdout, res->json, 0);
 	else
 		cli_print_result_text(stdout, res);
+	cli_print_errors(res);
 	int rc = cli_result_exit(res, fl.fail_on_anomaly);
 	dtk_check_result_free(&res);
 	dtk_config_free(&cfg);
@@ -402,6 +403,7 @@ int cmd_run_tagged(int argc, char **argv)
 			continue;
 		}
 		rc = cli_exit_merge(rc, cli_result_exit(j->result, fail_on_anomaly));
+		cli_print_errors(j->result);
 		if (strcmp(j->result->status, "error") == 0)
 			errors++;
 		else if (strcmp(j->result->status, "anomaly") == 0)

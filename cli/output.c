@@ -38,6 +38,21 @@ void cli_print_json(FILE *f, const dtk_value *v, int pretty)
 	dtk_buf_free(&b);
 }
 
+static const char *str_of(const dtk_value *m, const char *k)
+{
+	return dtk_value_cstr(dtk_value_map_get(m, k));
+}
+
+void cli_print_errors(const dtk_check_result *r)
+{
+	const dtk_value *errors = dtk_value_map_get(r->json, "errors");
+	const char *metric = str_of(r->json, "metric");
+	for (size_t i = 0; errors && i < errors->u.list.n; i++)
+		fprintf(stderr, "dtk: %s: %s error: %s\n", metric,
+			str_of(errors->u.list.items[i], "stage"),
+			str_of(errors->u.list.items[i], "message"));
+}
+
 int cli_result_exit(const dtk_check_result *r, int fail_on_anomaly)
 {
 	if (strcmp(r->status, "error") == 0)
@@ -47,10 +62,6 @@ int cli_result_exit(const dtk_check_result *r, int fail_on_anomaly)
 	return DTK_EXIT_OK;
 }
 
-static const char *str_of(const dtk_value *m, const char *k)
-{
-	return dtk_value_cstr(dtk_value_map_get(m, k));
-}
 
 static void num_text(const dtk_value *v, const char *fmt, char *out, size_t outsz)
 {
@@ -115,10 +126,8 @@ void cli_print_result_text(FILE *f, const dtk_check_result *r)
 		if (err)
 			fprintf(f, "             error: %s\n", err);
 	}
-	const dtk_value *errors = dtk_value_map_get(j, "errors");
-	for (size_t i = 0; errors && i < errors->u.list.n; i++)
-		fprintf(f, "  error      [%s] %s\n", str_of(errors->u.list.items[i], "stage"),
-			str_of(errors->u.list.items[i], "message"));
+	if (dtk_value_map_get(j, "errors") && dtk_value_map_get(j, "errors")->u.list.n)
+		fprintf(f, "  errors     see stderr\n");
 	const dtk_value *warnings = dtk_value_map_get(j, "warnings");
 	for (size_t i = 0; warnings && i < warnings->u.list.n; i++)
 		fprintf(f, "  warning    %s\n", dtk_value_cstr(warnings->u.list.items[i]));

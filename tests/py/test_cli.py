@@ -91,7 +91,7 @@ class RunExitCodes(CliTestCase):
             """)
         r = self.dtk("run", cfg, "-t", T)
         self.assertEqual(r.rc, 1, r)
-        self.assertIn("[collect]", r.out)
+        self.assertIn("dtk: from_missing_file: collect error: sqlite database", r.err)
         self.assertFalse(os.path.exists(src), "a missing SQLite source must not be created")
 
     def test_config_error_exits_2_with_nothing_on_stdout(self):
