@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "util/clock.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/json.h"
@@ -170,6 +171,24 @@ static int db_error(sqlite_store *s, const char *what, char *errstr, size_t errs
 	return -1;
 }
 
+#define SETUP_BUSY_MS 5000
+
+/* Runs sql, retrying while another connection holds a lock: SQLite
+ * answers SQLITE_BUSY at once, without its busy handler, when waiting
+ * could deadlock (two connections setting up one new file). */
+static int exec_busy(sqlite3 *db, const char *sql, char **msg)
+{
+	int rc;
+	for (int waited = 0;; waited += 10) {
+		sqlite3_free(*msg);
+		*msg = NULL;
+		rc = sqlite3_exec(db, sql, NULL, NULL, msg);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= SETUP_BUSY_MS)
+			return rc;
+		dtk_sleep_ms(10);
+	}
+}
+
 /* Opens path read-write (creating it) with the pragmas of config.md and
  * runs schema. Shared with state.c through dtk_store_sqlite_open. */
 int dtk_store_sqlite_open(const char *path, const char *schema, sqlite3 **out, char *errstr,
@@ -189,13 +208,23 @@ int dtk_store_sqlite_open(const char *path, const char *schema, sqlite3 **out, c
 			 db ? sqlite3_errmsg(db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-			 &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+	sqlite3_busy_timeout(db, SETUP_BUSY_MS);
+	if (exec_busy(db, "PRAGMA journal_mode=WAL", &msg) != SQLITE_OK ||
+	    exec_busy(db, "PRAGMA synchronous=NORMAL", &msg) != SQLITE_OK ||
+	    exec_busy(db, "BEGIN IMMEDIATE", &msg) != SQLITE_OK) {
 		snprintf(errstr, errstr_size, "cannot set up %s: %s", path,
 			 msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
+		goto fail;
+	}
+	/* the write lock is held: creating the tables cannot deadlock with a
+	 * connection doing the same */
+	if (sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(errstr, errstr_size, "cannot set up %s: %s", path,
+			 msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
 	}
 	*out = db;
