@@ -45,6 +45,12 @@ typedef struct dtk_collect_request {
 	struct dtk_db_pool *pool;   /* the thread's database connections; NULL = private */
 } dtk_collect_request;
 
+/* The variables queries, URLs and params render with (config.md,
+ * Templates): period_start and period_finish (ISO 8601 UTC text),
+ * interval (as written), execution_time (a datetime), metric_name. A map
+ * owned by the caller, or NULL when out of memory. */
+dtk_value *dtk_collect_vars(const dtk_collect_request *req);
+
 typedef struct dtk_collector_type {
 	const char *name;
 	const char *summary; /* one line for `dtk list-collectors` */

@@ -423,34 +423,6 @@ out:
 	return rc;
 }
 
-/* The variables url, params and json render with (config.md, Templates). */
-static dtk_value *period_vars(const dtk_collect_request *req)
-{
-	char ps[40], pf[40], iv[48];
-	dtk_value *vars = dtk_value_map();
-	dtk_value *exec = dtk_value_datetime(req->execution_time, 0);
-	dtk_pyfmt_datetime(req->period_start, 0, 'T', ps, sizeof(ps));
-	dtk_pyfmt_datetime(req->period_finish, 0, 'T', pf, sizeof(pf));
-	if (req->interval_text)
-		snprintf(iv, sizeof(iv), "%s", req->interval_text);
-	else
-		snprintf(iv, sizeof(iv), "%lld seconds", (long long)req->interval);
-	if (!vars || !exec || dtk_value_map_set(vars, "execution_time", exec) != 0)
-		goto fail;
-	exec = NULL;
-	if (dtk_value_map_set_str(vars, "period_start", ps) != 0 ||
-	    dtk_value_map_set_str(vars, "period_finish", pf) != 0 ||
-	    dtk_value_map_set_str(vars, "interval", iv) != 0 ||
-	    dtk_value_map_set_str(vars, "metric_name", req->metric_name ? req->metric_name : "") !=
-		0)
-		goto fail;
-	return vars;
-fail:
-	dtk_value_free(&exec);
-	dtk_value_free(&vars);
-	return NULL;
-}
-
 /* Renders every string of v in place. */
 static int render_json(dtk_value *v, const dtk_value *vars, char *errstr, size_t errstr_size)
 {
@@ -567,7 +539,7 @@ static int http_collect(const void *compiled, const dtk_collect_request *req, dt
 	char err[1024];
 	int rc = -1;
 	char *url = NULL;
-	dtk_value *vars = period_vars(req), *json = NULL, *secrets = NULL;
+	dtk_value *vars = dtk_collect_vars(req), *json = NULL, *secrets = NULL;
 	dtk_buf body;
 	dtk_http_response resp;
 	const char **headers = NULL;

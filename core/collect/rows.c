@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "collect/collector.h"
+#include "util/pyfmt.h"
 
 /* Warnings are short notes for the result; a longer one is truncated. */
 #define DTK_ROWS_WARNING_MAX 512
@@ -60,4 +61,31 @@ void dtk_rows_clear(dtk_rows *r)
 	r->n = 0;
 	r->cap = 0;
 	dtk_value_free(&r->warnings);
+}
+
+dtk_value *dtk_collect_vars(const dtk_collect_request *req)
+{
+	char ps[40], pf[40], iv[48];
+	dtk_value *vars = dtk_value_map();
+	dtk_value *exec = dtk_value_datetime(req->execution_time, 0);
+	dtk_pyfmt_datetime(req->period_start, 0, 'T', ps, sizeof(ps));
+	dtk_pyfmt_datetime(req->period_finish, 0, 'T', pf, sizeof(pf));
+	if (req->interval_text)
+		snprintf(iv, sizeof(iv), "%s", req->interval_text);
+	else
+		snprintf(iv, sizeof(iv), "%lld seconds", (long long)req->interval);
+	if (!vars || !exec || dtk_value_map_set(vars, "execution_time", exec) != 0)
+		goto fail;
+	exec = NULL;
+	if (dtk_value_map_set_str(vars, "period_start", ps) != 0 ||
+	    dtk_value_map_set_str(vars, "period_finish", pf) != 0 ||
+	    dtk_value_map_set_str(vars, "interval", iv) != 0 ||
+	    dtk_value_map_set_str(vars, "metric_name",
+				  req->metric_name ? req->metric_name : "") != 0)
+		goto fail;
+	return vars;
+fail:
+	dtk_value_free(&exec);
+	dtk_value_free(&vars);
+	return NULL;
 }

@@ -20,7 +20,6 @@
 #include "collect/collector.h"
 #include "collect/columns.h"
 #include "template/template.h"
-#include "util/pyfmt.h"
 
 typedef struct sqlsrc {
 	dtk_db_target target;
@@ -144,34 +143,6 @@ static int mysql_compile(const dtk_value *params, dtk_value *warnings, void **co
 	return sqlsrc_compile("mysql", params, compiled, errstr, errstr_size);
 }
 
-/* The variables a SQL query renders with (config.md, Templates). */
-static dtk_value *query_vars(const dtk_collect_request *req)
-{
-	char ps[40], pf[40], iv[48];
-	dtk_value *vars = dtk_value_map();
-	dtk_value *exec = dtk_value_datetime(req->execution_time, 0);
-	dtk_pyfmt_datetime(req->period_start, 0, 'T', ps, sizeof(ps));
-	dtk_pyfmt_datetime(req->period_finish, 0, 'T', pf, sizeof(pf));
-	if (req->interval_text)
-		snprintf(iv, sizeof(iv), "%s", req->interval_text);
-	else
-		snprintf(iv, sizeof(iv), "%lld seconds", (long long)req->interval);
-	if (!vars || !exec || dtk_value_map_set(vars, "execution_time", exec) != 0)
-		goto fail;
-	exec = NULL;
-	if (dtk_value_map_set_str(vars, "period_start", ps) != 0 ||
-	    dtk_value_map_set_str(vars, "period_finish", pf) != 0 ||
-	    dtk_value_map_set_str(vars, "interval", iv) != 0 ||
-	    dtk_value_map_set_str(vars, "metric_name",
-				  req->metric_name ? req->metric_name : "") != 0)
-		goto fail;
-	return vars;
-fail:
-	dtk_value_free(&exec);
-	dtk_value_free(&vars);
-	return NULL;
-}
-
 static int sqlsrc_collect(const void *compiled, const dtk_collect_request *req, dtk_rows *out,
 			  char *errstr, size_t errstr_size)
 {
@@ -184,7 +155,7 @@ static int sqlsrc_collect(const void *compiled, const dtk_collect_request *req, 
 	dtk_db *db = NULL;
 
 	memset(&rs, 0, sizeof(rs));
-	vars = query_vars(req);
+	vars = dtk_collect_vars(req);
 	if (!vars) {
 		snprintf(errstr, errstr_size, "out of memory");
 		goto out;

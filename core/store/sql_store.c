@@ -464,34 +464,6 @@ static int ss_upsert(void *h, const char *metric, const dtk_row *rows, size_t n,
 	return in_transaction(h, upsert_body, &a, errstr, errstr_size);
 }
 
-static int series_push(dtk_series *out, int64_t ts, double v, int with_context, dtk_value *ctx)
-{
-	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		int64_t *t = realloc(out->ts, cap * sizeof(*t));
-		if (!t)
-			return -1;
-		out->ts = t;
-		double *vals = realloc(out->values, cap * sizeof(*vals));
-		if (!vals)
-			return -1;
-		out->values = vals;
-		if (with_context) {
-			dtk_value **c = realloc(out->context, cap * sizeof(*c));
-			if (!c)
-				return -1;
-			out->context = c;
-		}
-		out->cap = cap;
-	}
-	out->ts[out->n] = ts;
-	out->values[out->n] = v;
-	if (with_context)
-		out->context[out->n] = ctx;
-	out->n++;
-	return 0;
-}
-
 /* An integer cell (servers may hand back BIGINT aggregates as floats or
  * decimals). */
 static int int_cell(const dtk_value *v, int64_t *out)
@@ -584,7 +556,7 @@ static int ss_history(void *h, const char *metric, int64_t since, int64_t before
 			if (ctx && ctx->type != DTK_V_MAP)
 				dtk_value_free(&ctx);
 		}
-		if (series_push(out, ts, v, with_context, ctx) != 0) {
+		if (dtk_series_push(out, ts, v, with_context, ctx) != 0) {
 			dtk_value_free(&ctx);
 			goto nomem;
 		}

@@ -381,34 +381,6 @@ out:
 	return rc;
 }
 
-static int series_push(dtk_series *out, int64_t ts, double v, int with_context, dtk_value *ctx)
-{
-	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		int64_t *t = realloc(out->ts, cap * sizeof(*t));
-		if (!t)
-			return -1;
-		out->ts = t;
-		double *vals = realloc(out->values, cap * sizeof(*vals));
-		if (!vals)
-			return -1;
-		out->values = vals;
-		if (with_context) {
-			dtk_value **c = realloc(out->context, cap * sizeof(*c));
-			if (!c)
-				return -1;
-			out->context = c;
-		}
-		out->cap = cap;
-	}
-	out->ts[out->n] = ts;
-	out->values[out->n] = v;
-	if (with_context)
-		out->context[out->n] = ctx;
-	out->n++;
-	return 0;
-}
-
 static int sq_history(void *h, const char *metric, int64_t since, int64_t before,
 		      int64_t min_points, int with_context, dtk_series *out, char *errstr,
 		      size_t errstr_size)
@@ -453,7 +425,7 @@ static int sq_history(void *h, const char *metric, int64_t since, int64_t before
 			if (ctx && ctx->type != DTK_V_MAP)
 				dtk_value_free(&ctx);
 		}
-		if (series_push(out, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
+		if (dtk_series_push(out, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
 				with_context, ctx) != 0) {
 			dtk_value_free(&ctx);
 			snprintf(errstr, errstr_size, "storage: out of memory reading history");

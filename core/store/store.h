@@ -26,6 +26,11 @@ typedef struct dtk_series {
 
 void dtk_series_clear(dtk_series *s);
 
+/* Appends a point (and, with_context, its context map, which the series
+ * then owns). Returns 0, or -1 when out of memory (ctx stays with the
+ * caller). Every backend fills history through it. */
+int dtk_series_push(dtk_series *out, int64_t ts, double v, int with_context, dtk_value *ctx);
+
 /* One detection row for dtk_detections. */
 typedef struct dtk_detection_row {
 	const char *detector_id;
