@@ -44,12 +44,12 @@ int cmd_load_history(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (cli_parse_time(optarg, &from) != 0)
+			if (dtk_report_parse_time(optarg, &from) != 0)
 				return DTK_EXIT_USAGE;
 			has_from = 1;
 			break;
 		case 'T':
-			if (cli_parse_time(optarg, &to) != 0)
+			if (dtk_report_parse_time(optarg, &to) != 0)
 				return DTK_EXIT_USAGE;
 			break;
 		case 'p':

@@ -51,30 +51,6 @@ static int parse_output(const char *v, int *json)
 	return 0;
 }
 
-/* With --output json stdout carries only the result document, so what the
- * checks print there meanwhile (the console alerter's stdout stream) goes
- * to stderr. Returns the saved stdout descriptor for stdout_restore, or -1
- * when stdout was left as it is. */
-static int stdout_to_stderr(void)
-{
-	fflush(stdout);
-	int saved = dup(STDOUT_FILENO);
-	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
-		close(saved);
-		saved = -1;
-	}
-	return saved;
-}
-
-static void stdout_restore(int saved)
-{
-	if (saved < 0)
-		return;
-	fflush(stdout);
-	dup2(saved, STDOUT_FILENO);
-	close(saved);
-}
-
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -95,7 +71,7 @@ int cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (cli_parse_time(optarg, &fl.check.requested_time) != 0)
+			if (dtk_report_parse_time(optarg, &fl.check.requested_time) != 0)
 				return DTK_EXIT_USAGE;
 			fl.check.has_time = 1;
 			break;
@@ -143,20 +119,20 @@ int cmd_run(int argc, char **argv)
 		return DTK_EXIT_USAGE;
 	}
 	dtk_check_result *res = NULL;
-	int saved_stdout = fl.json ? stdout_to_stderr() : -1;
+	int saved_stdout = fl.json ? dtk_report_stdout_to_stderr() : -1;
 	int run_rc = dtk_check_run(cfg, &fl.check, NULL, &res);
-	stdout_restore(saved_stdout);
+	dtk_report_stdout_restore(saved_stdout);
 	if (run_rc != 0) {
 		fprintf(stderr, "dtk: out of memory\n");
 		dtk_config_free(&cfg);
 		return DTK_EXIT_FAILED;
 	}
 	if (fl.json)
-		cli_print_json(stdout, res->json, 0);
+		dtk_report_json(stdout, res->json, 0);
 	else
-		cli_print_result_text(stdout, res);
-	cli_print_errors(res);
-	int rc = cli_result_exit(res, fl.fail_on_anomaly);
+		dtk_report_text(stdout, res);
+	dtk_report_errors(res);
+	int rc = dtk_report_exit(res, fl.fail_on_anomaly);
 	dtk_check_result_free(&res);
 	dtk_config_free(&cfg);
 	return rc;
@@ -364,7 +340,7 @@ int cmd_run_tagged(int argc, char **argv)
 	dtk_check_options check = {0};
 	pool p = {.jobs = jobs, .n = njobs, .check = &check};
 	pthread_mutex_init(&p.mu, NULL);
-	int saved_stdout = json ? stdout_to_stderr() : -1;
+	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
 	size_t nthreads = (size_t)parallel < njobs ? (size_t)parallel : njobs;
 	pthread_t *threads = calloc(nthreads ? nthreads : 1, sizeof(pthread_t));
 	size_t started = 0;
@@ -377,7 +353,7 @@ int cmd_run_tagged(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	free(threads);
 	pthread_mutex_destroy(&p.mu);
-	stdout_restore(saved_stdout);
+	dtk_report_stdout_restore(saved_stdout);
 
 	size_t ok = 0, anomaly = 0, errors = 0;
 	dtk_value *results = dtk_value_list(), *inv = dtk_value_list();
@@ -385,7 +361,7 @@ int cmd_run_tagged(int argc, char **argv)
 		job *j = &jobs[i];
 		if (j->error) {
 			invalid++;
-			rc = cli_exit_merge(rc, DTK_EXIT_USAGE);
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
 			if (json) {
 				dtk_value *e = dtk_value_map();
 				dtk_value_map_set_str(e, "path", j->path);
@@ -399,11 +375,11 @@ int cmd_run_tagged(int argc, char **argv)
 		}
 		if (!j->result) {
 			errors++;
-			rc = cli_exit_merge(rc, DTK_EXIT_FAILED);
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
 			continue;
 		}
-		rc = cli_exit_merge(rc, cli_result_exit(j->result, fail_on_anomaly));
-		cli_print_errors(j->result);
+		rc = dtk_report_exit_merge(rc, dtk_report_exit(j->result, fail_on_anomaly));
+		dtk_report_errors(j->result);
 		if (strcmp(j->result->status, "error") == 0)
 			errors++;
 		else if (strcmp(j->result->status, "anomaly") == 0)
@@ -414,7 +390,7 @@ int cmd_run_tagged(int argc, char **argv)
 			if (dtk_value_list_push(results, j->result->json) == 0)
 				j->result->json = NULL;
 		} else {
-			cli_print_result_text(stdout, j->result);
+			dtk_report_text(stdout, j->result);
 		}
 	}
 	if (json) {
@@ -428,7 +404,7 @@ int cmd_run_tagged(int argc, char **argv)
 		dtk_value_map_set(doc, "summary", sum);
 		dtk_value_map_set(doc, "results", results);
 		dtk_value_map_set(doc, "invalid", inv);
-		cli_print_json(stdout, doc, 0);
+		dtk_report_json(stdout, doc, 0);
 		dtk_value_free(&doc);
 	} else {
 		printf("\nTotal: %zu, success: %zu (anomalies: %zu), errors: %zu, invalid configs: "

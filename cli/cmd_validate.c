@@ -93,7 +93,7 @@ int cmd_validate(int argc, char **argv)
 						       cfg->base_dir, NULL, err, sizeof(err));
 			if (!st) {
 				printf("  storage error: %s\n", err);
-				rc = cli_exit_merge(rc, DTK_EXIT_FAILED);
+				rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
 			} else {
 				printf("  storage tables ready\n");
 				dtk_store_close(&st);

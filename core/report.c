@@ -1,33 +1,35 @@
-/* Shared printing and argument helpers of the `dtk` commands. */
+/* Reporting results to people and programs, shared by `dtk` and
+ * `dtk-dispatch` (report.h). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cli.h"
+#include "report.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/pyfmt.h"
 #include "util/timeparse.h"
 
-int cli_exit_merge(int a, int b)
+int dtk_report_exit_merge(int a, int b)
 {
 	static const int rank[] = {[DTK_EXIT_OK] = 0, [DTK_EXIT_ANOMALY] = 1,
 				   [DTK_EXIT_FAILED] = 2, [DTK_EXIT_USAGE] = 3};
 	return rank[a] >= rank[b] ? a : b;
 }
 
-int cli_parse_time(const char *s, int64_t *out)
+int dtk_report_parse_time(const char *s, int64_t *out)
 {
 	char err[256];
 	if (dtk_timeparse_text(s, strlen(s), NULL, out, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dtk: bad time '%s': %s (use ISO 8601, e.g. 2024-11-02T14:30:00Z)\n",
+		fprintf(stderr, "bad time '%s': %s (use ISO 8601, e.g. 2024-11-02T14:30:00Z)\n",
 			s, err);
 		return -1;
 	}
 	return 0;
 }
 
-void cli_print_json(FILE *f, const dtk_value *v, int pretty)
+void dtk_report_json(FILE *f, const dtk_value *v, int pretty)
 {
 	dtk_buf b;
 	dtk_buf_init(&b, 0);
@@ -43,7 +45,7 @@ static const char *str_of(const dtk_value *m, const char *k)
 	return dtk_value_cstr(dtk_value_map_get(m, k));
 }
 
-void cli_print_errors(const dtk_check_result *r)
+void dtk_report_errors(const dtk_check_result *r)
 {
 	const dtk_value *errors = dtk_value_map_get(r->json, "errors");
 	const char *metric = str_of(r->json, "metric");
@@ -53,7 +55,7 @@ void cli_print_errors(const dtk_check_result *r)
 			str_of(errors->u.list.items[i], "message"));
 }
 
-int cli_result_exit(const dtk_check_result *r, int fail_on_anomaly)
+int dtk_report_exit(const dtk_check_result *r, int fail_on_anomaly)
 {
 	if (strcmp(r->status, "error") == 0)
 		return DTK_EXIT_FAILED;
@@ -74,7 +76,7 @@ static void num_text(const dtk_value *v, const char *fmt, char *out, size_t outs
 		snprintf(out, outsz, "-");
 }
 
-void cli_print_result_text(FILE *f, const dtk_check_result *r)
+void dtk_report_text(FILE *f, const dtk_check_result *r)
 {
 	const dtk_value *j = r->json;
 	const char *exec = str_of(j, "execution_time"), *req = str_of(j, "requested_time");
@@ -131,4 +133,28 @@ void cli_print_result_text(FILE *f, const dtk_check_result *r)
 	const dtk_value *warnings = dtk_value_map_get(j, "warnings");
 	for (size_t i = 0; warnings && i < warnings->u.list.n; i++)
 		fprintf(f, "  warning    %s\n", dtk_value_cstr(warnings->u.list.items[i]));
+}
+
+/* With --output json stdout carries only the result document, so what the
+ * checks print there meanwhile (the console alerter's stdout stream) goes
+ * to stderr. Returns the saved stdout descriptor for stdout_restore, or -1
+ * when stdout was left as it is. */
+int dtk_report_stdout_to_stderr(void)
+{
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	if (saved >= 0 && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		close(saved);
+		saved = -1;
+	}
+	return saved;
+}
+
+void dtk_report_stdout_restore(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
 }
