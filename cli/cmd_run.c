@@ -1,6 +1,5 @@
 /* dtk run and dtk run-tagged. */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,39 +157,6 @@ static void tagged_usage(FILE *f)
 		"  -h, --help\n");
 }
 
-typedef struct job {
-	const char *path;
-	char *name;		 /* metric name, when the file loads (deferred) */
-	dtk_config *cfg;
-	char *error;		 /* load error, when cfg is NULL */
-	dtk_check_result *result;
-} job;
-
-typedef struct pool {
-	job *jobs;
-	size_t n;
-	size_t next;
-	pthread_mutex_t mu;
-	const dtk_check_options *check;
-} pool;
-
-static void *worker_main(void *arg)
-{
-	pool *p = arg;
-	dtk_session *session = dtk_session_new();
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		size_t i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			break;
-		if (p->jobs[i].cfg)
-			dtk_check_run(p->jobs[i].cfg, p->check, session, &p->jobs[i].result);
-	}
-	dtk_session_free(&session);
-	return NULL;
-}
-
 static void free_list(char **list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -212,12 +178,12 @@ int cmd_run_tagged(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	char **tags = NULL, **excl = NULL, **paths = NULL;
-	size_t ntags = 0, nexcl = 0, npaths = 0;
+	char **tags = NULL, **excl = NULL;
+	size_t ntags = 0, nexcl = 0, nitems = 0;
 	int dry = 0, json = 0, fail_on_anomaly = 0, match_all = 0, c, rc = DTK_EXIT_USAGE;
 	long parallel = 1;
 	const char *profiles = NULL;
-	job *jobs = NULL;
+	dtk_selected *items = NULL;
 	char err[2048];
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:e:p:h", opts, NULL)) != -1) {
@@ -271,136 +237,75 @@ int cmd_run_tagged(int argc, char **argv)
 		goto out;
 	}
 	const char *dir = optind < argc ? argv[optind] : ".";
-	if (dtk_select_scan(dir, &paths, &npaths, err, sizeof(err)) != 0) {
+	dtk_select_opts sel = {
+		.filter = {.tags = (const char *const *)tags,
+			   .ntags = ntags,
+			   .exclude = (const char *const *)excl,
+			   .nexclude = nexcl,
+			   .match_all = match_all},
+		.profiles = profiles,
+		.load_strict = !dry,
+	};
+	if (dtk_select_configs(dir, &sel, &items, &nitems, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk: %s\n", err);
 		goto out;
 	}
-	dtk_tag_filter filter = {.tags = (const char *const *)tags, .ntags = ntags,
-				 .exclude = (const char *const *)excl, .nexclude = nexcl,
-				 .match_all = match_all};
-	jobs = calloc(npaths ? npaths : 1, sizeof(*jobs));
-	if (!jobs)
-		goto out;
-	size_t njobs = 0, invalid = 0;
-	dtk_config_options deferred = {.env_mode = DTK_ENV_DEFERRED, .profiles_path = profiles};
-	dtk_config_options strict = {.env_mode = DTK_ENV_STRICT, .profiles_path = profiles};
-	for (size_t i = 0; i < npaths; i++) {
-		dtk_config *sel = NULL;
-		job *j = &jobs[njobs];
-		j->path = paths[i];
-		/* select in deferred mode, so an unset secret does not hide a tag */
-		if (dtk_config_load(paths[i], &deferred, &sel, err, sizeof(err)) != 0) {
-			/* a profiles file beside the metrics (init-project puts
-			 * detectk_profiles.yaml in the project root) is not a config */
-			if (strstr(err, "a profiles file, not a metric"))
-				continue;
-			j->error = strdup(err);
-			njobs++;
-			continue;
-		}
-		int selected = dtk_select_match(&filter, (const char *const *)sel->tags, sel->ntags);
-		if (selected)
-			j->name = strdup(sel->name);
-		dtk_config_free(&sel);
-		if (!selected)
-			continue;
-		if (!dry && dtk_config_load(paths[i], &strict, &j->cfg, err, sizeof(err)) != 0)
-			j->error = strdup(err);
-		njobs++;
-	}
-	/* two (or more) files with one name in a selection are all config
-	 * errors, --dry-run included: mark every one first, free their configs
-	 * after */
-	for (size_t i = 0; i < njobs; i++) {
-		for (size_t k = 0; jobs[i].name && !jobs[i].error && k < njobs; k++) {
-			if (k == i || !jobs[k].name || strcmp(jobs[i].name, jobs[k].name) != 0)
-				continue;
-			char msg[1024];
-			snprintf(msg, sizeof(msg), "duplicate metric name '%s' (also in %s)",
-				 jobs[i].name, jobs[k].path);
-			jobs[i].error = strdup(msg);
-			break;
-		}
-	}
-	for (size_t i = 0; i < njobs; i++)
-		if (jobs[i].error)
-			dtk_config_free(&jobs[i].cfg);
 	rc = DTK_EXIT_OK;
 	if (dry) {
-		for (size_t i = 0; i < njobs; i++) {
-			if (jobs[i].error) {
-				printf("invalid  %s: %s\n", jobs[i].path, jobs[i].error);
+		for (size_t i = 0; i < nitems; i++) {
+			if (items[i].error) {
+				printf("invalid  %s: %s\n", items[i].path, items[i].error);
 				rc = DTK_EXIT_USAGE;
 			} else {
-				printf("selected %s\n", jobs[i].path);
+				printf("selected %s\n", items[i].path);
 			}
 		}
-		goto out_jobs;
+		goto out;
 	}
 	dtk_check_options check = {0};
-	pool p = {.jobs = jobs, .n = njobs, .check = &check};
-	pthread_mutex_init(&p.mu, NULL);
 	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
-	size_t nthreads = (size_t)parallel < njobs ? (size_t)parallel : njobs;
-	pthread_t *threads = calloc(nthreads ? nthreads : 1, sizeof(pthread_t));
-	size_t started = 0;
-	for (size_t i = 0; threads && i < nthreads; i++)
-		if (pthread_create(&threads[i], NULL, worker_main, &p) == 0)
-			started++;
-	if (!started)
-		worker_main(&p);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	free(threads);
-	pthread_mutex_destroy(&p.mu);
+	dtk_select_run(items, nitems, (size_t)parallel, &check);
 	dtk_report_stdout_restore(saved_stdout);
 
-	size_t ok = 0, anomaly = 0, errors = 0;
 	dtk_value *results = dtk_value_list(), *inv = dtk_value_list();
-	for (size_t i = 0; i < njobs; i++) {
-		job *j = &jobs[i];
-		if (j->error) {
-			invalid++;
+	for (size_t i = 0; i < nitems; i++) {
+		dtk_selected *it = &items[i];
+		if (it->error) {
 			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
 			if (json) {
 				dtk_value *e = dtk_value_map();
-				dtk_value_map_set_str(e, "path", j->path);
-				dtk_value_map_set_str(e, "error", j->error);
+				dtk_value_map_set_str(e, "path", it->path);
+				dtk_value_map_set_str(e, "error", it->error);
 				if (dtk_value_list_push(inv, e) != 0)
 					dtk_value_free(&e);
 			} else {
-				fprintf(stderr, "dtk: config error: %s\n", j->error);
+				fprintf(stderr, "dtk: config error: %s\n", it->error);
 			}
 			continue;
 		}
-		if (!j->result) {
-			errors++;
+		if (!it->result) {
 			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
 			continue;
 		}
-		rc = dtk_report_exit_merge(rc, dtk_report_exit(j->result, fail_on_anomaly));
-		dtk_report_errors(j->result);
-		if (strcmp(j->result->status, "error") == 0)
-			errors++;
-		else if (strcmp(j->result->status, "anomaly") == 0)
-			anomaly++;
-		else
-			ok++;
+		rc = dtk_report_exit_merge(rc, dtk_report_exit(it->result, fail_on_anomaly));
+		dtk_report_errors(it->result);
 		if (json) {
-			if (dtk_value_list_push(results, j->result->json) == 0)
-				j->result->json = NULL;
+			if (dtk_value_list_push(results, it->result->json) == 0)
+				it->result->json = NULL;
 		} else {
-			dtk_report_text(stdout, j->result);
+			dtk_report_text(stdout, it->result);
 		}
 	}
+	dtk_select_counts cnt;
+	dtk_select_count(items, nitems, &cnt);
 	if (json) {
 		dtk_value *doc = dtk_value_map(), *sum = dtk_value_map();
-		dtk_value_map_set_int(sum, "selected", (int64_t)njobs);
-		dtk_value_map_set_int(sum, "results", (int64_t)(ok + anomaly + errors));
-		dtk_value_map_set_int(sum, "ok", (int64_t)ok);
-		dtk_value_map_set_int(sum, "anomaly", (int64_t)anomaly);
-		dtk_value_map_set_int(sum, "error", (int64_t)errors);
-		dtk_value_map_set_int(sum, "invalid_configs", (int64_t)invalid);
+		dtk_value_map_set_int(sum, "selected", (int64_t)cnt.selected);
+		dtk_value_map_set_int(sum, "results", (int64_t)cnt.results);
+		dtk_value_map_set_int(sum, "ok", (int64_t)cnt.ok);
+		dtk_value_map_set_int(sum, "anomaly", (int64_t)cnt.anomaly);
+		dtk_value_map_set_int(sum, "error", (int64_t)cnt.error);
+		dtk_value_map_set_int(sum, "invalid_configs", (int64_t)cnt.invalid);
 		dtk_value_map_set(doc, "summary", sum);
 		dtk_value_map_set(doc, "results", results);
 		dtk_value_map_set(doc, "invalid", inv);
@@ -409,20 +314,13 @@ int cmd_run_tagged(int argc, char **argv)
 	} else {
 		printf("\nTotal: %zu, success: %zu (anomalies: %zu), errors: %zu, invalid configs: "
 		       "%zu\n",
-		       njobs, ok + anomaly, anomaly, errors, invalid);
+		       cnt.selected, cnt.ok + cnt.anomaly, cnt.anomaly,
+		       cnt.error + (cnt.selected - cnt.invalid - cnt.results), cnt.invalid);
 		dtk_value_free(&results);
 		dtk_value_free(&inv);
 	}
-out_jobs:
-	for (size_t i = 0; i < njobs; i++) {
-		dtk_config_free(&jobs[i].cfg);
-		dtk_check_result_free(&jobs[i].result);
-		free(jobs[i].name);
-		free(jobs[i].error);
-	}
 out:
-	free(jobs);
-	dtk_select_free(&paths, npaths);
+	dtk_select_release(&items, nitems);
 	free_list(tags, ntags);
 	free_list(excl, nexcl);
 	return rc;

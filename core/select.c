@@ -1,6 +1,7 @@
 #include "select.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,4 +150,166 @@ int dtk_select_split(const char *value, char ***list, size_t *n)
 		p = comma + 1;
 	}
 	return 0;
+}
+
+/* A config is due when its interval grid has a slot starting within the
+ * minute of now (dtk-dispatch --due, run every minute from cron). */
+static int is_due(const dtk_config *cfg, int64_t now)
+{
+	int64_t minute = now - (now % 60 + 60) % 60;
+	return dtk_config_align(cfg, now) >= minute;
+}
+
+static int selected_by(const dtk_select_opts *o, const dtk_config *cfg)
+{
+	if (o->metric && strcmp(o->metric, cfg->name) != 0)
+		return 0;
+	if (o->due && !is_due(cfg, o->now))
+		return 0;
+	return dtk_select_match(&o->filter, (const char *const *)cfg->tags, cfg->ntags);
+}
+
+int dtk_select_configs(const char *dir, const dtk_select_opts *o, dtk_selected **out, size_t *n,
+		       char *errstr, size_t errstr_size)
+{
+	char **paths = NULL, err[2048];
+	size_t npaths = 0, k = 0;
+	*out = NULL;
+	*n = 0;
+	if (dtk_select_scan(dir, &paths, &npaths, errstr, errstr_size) != 0)
+		return -1;
+	dtk_selected *items = calloc(npaths ? npaths : 1, sizeof(*items));
+	if (!items) {
+		snprintf(errstr, errstr_size, "out of memory");
+		dtk_select_free(&paths, npaths);
+		return -1;
+	}
+	dtk_config_options deferred = {.env_mode = DTK_ENV_DEFERRED, .profiles_path = o->profiles};
+	dtk_config_options strict = {.env_mode = DTK_ENV_STRICT,
+				     .profiles_path = o->profiles,
+				     .allow_env = o->allow_env,
+				     .n_allow_env = o->n_allow_env};
+	for (size_t i = 0; i < npaths; i++) {
+		dtk_selected *it = &items[k];
+		dtk_config *cfg = NULL;
+		if (dtk_config_load(paths[i], &deferred, &cfg, err, sizeof(err)) != 0) {
+			/* a profiles file beside the metrics is not a config */
+			if (strstr(err, "a profiles file, not a metric"))
+				continue;
+			it->path = strdup(paths[i]);
+			it->error = strdup(err);
+			k++;
+			continue;
+		}
+		if (!selected_by(o, cfg)) {
+			dtk_config_free(&cfg);
+			continue;
+		}
+		it->path = strdup(paths[i]);
+		it->name = strdup(cfg->name);
+		it->deferred = cfg;
+		if (o->load_strict &&
+		    dtk_config_load(paths[i], &strict, &it->cfg, err, sizeof(err)) != 0)
+			it->error = strdup(err);
+		k++;
+	}
+	dtk_select_free(&paths, npaths);
+	/* files sharing one metric name are all config errors */
+	for (size_t i = 0; i < k; i++) {
+		for (size_t j = 0; items[i].name && !items[i].error && j < k; j++) {
+			if (j == i || !items[j].name || strcmp(items[i].name, items[j].name) != 0)
+				continue;
+			snprintf(err, sizeof(err), "duplicate metric name '%s' (also in %s)",
+				 items[i].name, items[j].path);
+			items[i].error = strdup(err);
+		}
+	}
+	for (size_t i = 0; i < k; i++)
+		if (items[i].error)
+			dtk_config_free(&items[i].cfg);
+	*out = items;
+	*n = k;
+	return 0;
+}
+
+void dtk_select_release(dtk_selected **pitems, size_t n)
+{
+	if (!pitems || !*pitems)
+		return;
+	dtk_selected *items = *pitems;
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].path);
+		free(items[i].name);
+		free(items[i].error);
+		dtk_config_free(&items[i].deferred);
+		dtk_config_free(&items[i].cfg);
+		dtk_check_result_free(&items[i].result);
+	}
+	free(items);
+	*pitems = NULL;
+}
+
+typedef struct run_pool {
+	dtk_selected *items;
+	size_t n, next;
+	pthread_mutex_t mu;
+	const dtk_check_options *opt;
+} run_pool;
+
+static void *run_thread(void *arg)
+{
+	run_pool *p = arg;
+	dtk_session *session = dtk_session_new();
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			break;
+		if (p->items[i].cfg && !p->items[i].error)
+			dtk_check_run(p->items[i].cfg, p->opt, session, &p->items[i].result);
+	}
+	dtk_session_free(&session);
+	return NULL;
+}
+
+void dtk_select_run(dtk_selected *items, size_t n, size_t parallel,
+		    const dtk_check_options *opt)
+{
+	run_pool p = {.items = items, .n = n, .opt = opt};
+	pthread_mutex_init(&p.mu, NULL);
+	size_t nthreads = parallel < n ? parallel : n;
+	pthread_t *threads = calloc(nthreads ? nthreads : 1, sizeof(pthread_t));
+	size_t started = 0;
+	for (size_t i = 0; threads && i < nthreads; i++)
+		if (pthread_create(&threads[i], NULL, run_thread, &p) == 0)
+			started++;
+	if (!started)
+		run_thread(&p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	pthread_mutex_destroy(&p.mu);
+}
+
+void dtk_select_count(const dtk_selected *items, size_t n, dtk_select_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->selected = n;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].error) {
+			c->invalid++;
+			continue;
+		}
+		if (!items[i].result)
+			continue;
+		c->results++;
+		const char *st = items[i].result->status;
+		if (strcmp(st, "error") == 0)
+			c->error++;
+		else if (strcmp(st, "anomaly") == 0)
+			c->anomaly++;
+		else
+			c->ok++;
+	}
 }
