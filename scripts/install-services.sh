@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages behind the local services of scripts/services.sh
-# (ClickHouse, PostgreSQL, MariaDB, Alertmanager; the HTTP receiver needs only
+# (ClickHouse, PostgreSQL, MariaDB, Alertmanager, Redis; the HTTP receiver needs only
 # python3). Idempotent: runs apt-get only when a package is missing.
 # Package scripts must not start the system-wide daemons (we start our own on
 # free ports), so a policy-rc.d that refuses is in place during the install.
@@ -11,6 +11,7 @@ packages=(
 	postgresql postgresql-client
 	mariadb-server mariadb-client
 	prometheus-alertmanager
+	redis-server
 	python3 curl
 )
 installed() {
