@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages behind the local services of scripts/services.sh
 # (ClickHouse, PostgreSQL, MariaDB, Alertmanager, Redis; the HTTP receiver needs only
-# python3). Idempotent: runs apt-get only when a package is missing.
+# python3), and for Kafka a Java 17 runtime (only when no java 17+ is on the PATH),
+# Maven, kcat (the readiness check) and librdkafka-dev (the client tests); then
+# fetches the Kafka broker's jars once (scripts/kafka/fetch.sh, a no-op when cached).
+# Idempotent: runs apt-get only when a package is missing.
 # Package scripts must not start the system-wide daemons (we start our own on
 # free ports), so a policy-rc.d that refuses is in place during the install.
 # Run as root (or with sudo available).
@@ -11,9 +14,18 @@ packages=(
 	postgresql postgresql-client
 	mariadb-server mariadb-client
 	prometheus-alertmanager
-	redis-server
+	redis-server redis-tools
+	maven kcat librdkafka-dev
 	python3 curl
 )
+# Kafka 4.x needs Java 17 or newer; a JDK already on the PATH is kept.
+java_ok() {
+	local v
+	command -v java >/dev/null || return 1
+	v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+	[ -n "$v" ] && [ "${v%%.*}" -ge 17 ] 2>/dev/null
+}
+java_ok || packages+=(openjdk-17-jre-headless)
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
@@ -21,7 +33,11 @@ missing=()
 for p in "${packages[@]}"; do
 	installed "$p" || missing+=("$p")
 done
+fetch_kafka() {
+	"$(dirname "$0")/kafka/fetch.sh" >/dev/null
+}
 if [ ${#missing[@]} -eq 0 ]; then
+	fetch_kafka
 	exit 0
 fi
 sudo=""
@@ -42,3 +58,4 @@ if [ ! -e "$policy" ]; then
 	trap '$sudo rm -f "$policy"' EXIT
 fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fetch_kafka

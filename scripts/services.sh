@@ -4,8 +4,8 @@
 #
 #   scripts/services.sh start|stop|status|env [NAME...]
 #
-# NAME is one of receiver, clickhouse, postgres, mariadb, alertmanager; none
-# means all of them. State lives in ${DTK_SERVICES_DIR:-<repo>/build/services}/NAME/
+# NAME is one of receiver, clickhouse, postgres, mariadb, alertmanager, redis,
+# kafka; none means all of them. State lives in ${DTK_SERVICES_DIR:-<repo>/build/services}/NAME/
 # (data, logs, pid, port). `start` does nothing for a service whose recorded
 # PID is alive and answers; `env` prints export lines for the running ones:
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=${DTK_SERVICES_DIR:-$here/build/services}
 timeout=${DTK_SERVICES_TIMEOUT:-60}
-all=(receiver clickhouse postgres mariadb alertmanager)
+all=(receiver clickhouse postgres mariadb alertmanager redis kafka)
 
 log() { echo "services: $*" >&2; }
 

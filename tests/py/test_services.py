@@ -37,7 +37,7 @@ SOURCE_DIR = os.environ.get(
 BINARY_DIR = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE_DIR, "build"))
 SERVICES = os.path.join(SOURCE_DIR, "scripts", "services.sh")
 REQUIRE = os.environ.get("DTK_REQUIRE_SERVICES") == "1"
-ALL = ["receiver", "clickhouse", "postgres", "mariadb", "alertmanager"]
+ALL = ["receiver", "clickhouse", "postgres", "mariadb", "alertmanager", "redis", "kafka"]
 
 # What each service needs installed, and the variable that says it runs.
 NEEDS = {
@@ -46,6 +46,8 @@ NEEDS = {
     "postgres": ["/usr/lib/postgresql/15/bin/initdb", "psql"],
     "mariadb": ["mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin"],
     "alertmanager": ["prometheus-alertmanager", "curl"],
+    "redis": ["redis-server", "redis-cli"],
+    "kafka": ["java", "mvn", "kcat"],
 }
 MARKER = {
     "receiver": "DTK_RECEIVER_URL",
@@ -53,6 +55,8 @@ MARKER = {
     "postgres": "DTK_POSTGRES_DSN",
     "mariadb": "DTK_MYSQL_DSN",
     "alertmanager": "DTK_ALERTMANAGER_URL",
+    "redis": "DTK_REDIS_URL",
+    "kafka": "DTK_KAFKA_BROKERS",
 }
 
 
@@ -541,7 +545,8 @@ class LifecycleTest(unittest.TestCase):
 
         env = parse_env(services_sh(["env"], self.dir).stdout)
         for var in ["DTK_CLICKHOUSE_HTTP_PORT", "DTK_CLICKHOUSE_TCP_PORT", "DTK_POSTGRES_PORT", "DTK_POSTGRES_DSN",
-                    "DTK_MARIADB_PORT", "DTK_MYSQL_DSN", "DTK_ALERTMANAGER_URL", "DTK_RECEIVER_URL"]:
+                    "DTK_MARIADB_PORT", "DTK_MYSQL_DSN", "DTK_ALERTMANAGER_URL", "DTK_RECEIVER_URL",
+                    "DTK_REDIS_URL", "DTK_KAFKA_BROKERS"]:
             self.assertIn(var, env)
         self.assertEqual(env["DTK_SERVICES_DIR"], self.dir)
 
@@ -597,7 +602,7 @@ class LifecycleTest(unittest.TestCase):
             shutil.rmtree(root, ignore_errors=True)
 
     def test_unknown_service_and_command_are_usage_errors(self):
-        self.assertEqual(services_sh(["start", "redis"], self.dir, check=False).returncode, 2)
+        self.assertEqual(services_sh(["start", "nosuch"], self.dir, check=False).returncode, 2)
         self.assertEqual(services_sh(["restart"], self.dir, check=False).returncode, 2)
 
 
