@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alert/alert.h"
 #include "alert/message.h"
@@ -98,15 +99,22 @@ out:
 	return st;
 }
 
-static dtk_state *session_state(dtk_session *s, const char *path, char *err, size_t errsz)
+/* The session's alert state: Redis when a URL is given, else the local
+ * database at path (NULL = $DTK_STATE_DIR/dtk.db); reopened when the
+ * location changes. */
+static dtk_state *session_state(dtk_session *s, const char *path, const char *redis_url,
+				char *err, size_t errsz)
 {
-	if (s->state && ((!path && !s->state_path) ||
-			 (path && s->state_path && strcmp(path, s->state_path) == 0)))
+	char where[4200];
+	snprintf(where, sizeof(where), "%s:%s", redis_url ? "redis" : "local",
+		 redis_url ? redis_url : path ? path : "");
+	if (s->state && s->state_path && strcmp(where, s->state_path) == 0)
 		return s->state;
 	dtk_state_close(&s->state);
 	free(s->state_path);
-	s->state_path = path ? strdup(path) : NULL;
-	s->state = dtk_state_open(path, err, errsz);
+	s->state_path = strdup(where);
+	s->state = redis_url ? dtk_state_open_redis(redis_url, err, errsz)
+			     : dtk_state_open(path, err, errsz);
 	return s->state;
 }
 
@@ -353,7 +361,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		add_error(&r, "store", err);
 	}
 	if (!opt->no_store || !opt->no_alerts) {
-		state = session_state(session, opt->state_path, err, sizeof(err));
+		state = session_state(session, opt->state_path, opt->redis_url, err, sizeof(err));
 		if (!state)
 			add_error(&r, "alert", err);
 	}
@@ -438,6 +446,12 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		goto oom;
 	}
 	if (!opt->no_alerts) {
+		char owner[160];
+		if (opt->owner)
+			snprintf(owner, sizeof(owner), "%s", opt->owner);
+		else
+			snprintf(owner, sizeof(owner), "pid-%ld-%lld", (long)getpid(),
+				 (long long)started_ms);
 		vars = dtk_message_vars(cfg, exec, point.ts, point.value,
 					point.is_missing || !have_point, status, det,
 					cfg->ndetectors, primary);
@@ -455,6 +469,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 			.now = (int64_t)time(NULL),
 			.deadline_ms = opt->deadline_ms ? opt->deadline_ms
 							: started_ms + cfg->schedule.timeout * 1000,
+			.owner = owner,
 		};
 		res->alert_sent = dtk_alert_process(&actx, alerts, summary) > 0;
 		for (size_t i = 0; i < alerts->u.list.n; i++) {

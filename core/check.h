@@ -34,6 +34,8 @@ typedef struct dtk_check_options {
 	int64_t queued_ms;
 	int64_t deadline_ms; /* wall clock; 0 = start + schedule.timeout */
 	const char *state_path; /* local alert-state db; NULL = $DTK_STATE_DIR/dtk.db */
+	const char *redis_url;	/* alert state in Redis (shared by processes) instead */
+	const char *owner;	/* alert claims: worker-id:request-id; NULL = pid-based */
 } dtk_check_options;
 
 typedef struct dtk_check_result {

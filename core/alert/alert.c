@@ -218,6 +218,34 @@ static int wait_rate_slot(const dtk_alert_ctx *c, const dtk_alerter_cfg *a, char
 	}
 }
 
+/* The alert claim of fleet.md: 1 when this check may send (the key was
+ * free, or its claimer died), 0 when it must not (already sent: sets
+ * duplicate; still held past the wait: an error). A failing state store
+ * lets the alert go out: a duplicate is better than a lost alert. */
+static int claim(const dtk_alert_ctx *c, const char *key, decision *d, char *err, size_t errsz)
+{
+	if (!c->state)
+		return 1;
+	int64_t wait = c->deadline_ms ? c->deadline_ms - dtk_now_ms() : 0;
+	if (wait > DTK_CLAIM_LEASE_MS)
+		wait = DTK_CLAIM_LEASE_MS;
+	char cerr[256];
+	switch (dtk_state_claim(c->state, key, c->owner ? c->owner : "dtk", DTK_CLAIM_LEASE_MS,
+				wait > 0 ? wait : 0, cerr, sizeof(cerr))) {
+	case DTK_CLAIM_CLAIMED:
+	case DTK_CLAIM_RECLAIMED:
+	case DTK_CLAIM_ERROR:
+		return 1;
+	case DTK_CLAIM_SENT:
+		d->suppressed_by = "duplicate";
+		return 0;
+	case DTK_CLAIM_HELD:
+		snprintf(err, errsz, "another process holds this alert's claim past the deadline");
+		return 0;
+	}
+	return 1;
+}
+
 static double num_var(const dtk_value *vars, const char *key, int *missing)
 {
 	double x;
@@ -279,7 +307,7 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 			state_key(ckey, sizeof(ckey), "cooldown", cfg->name, a->id, -1);
 			char *last = NULL, serr[256];
 			int64_t cooldown = (int64_t)(a->cond.cooldown_minutes * 60);
-			if (state_is(c, key, d.kind)) {
+			if (state_is(c, key, "sent")) {
 				d.suppressed_by = "duplicate";
 			} else if (strcmp(d.kind, "recovery") != 0 && !a->impl->repost_while_firing &&
 				   cooldown > 0 && c->state &&
@@ -309,12 +337,15 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 				snprintf(err, sizeof(err), "message_template: %s (default message sent)",
 					 terr);
 			char serr[1024] = "";
-			int ready = wait_rate_slot(c, a, serr, sizeof(serr)) == 0;
+			int claimed = claim(c, key, &d, serr, sizeof(serr));
+			int ready = claimed && wait_rate_slot(c, a, serr, sizeof(serr)) == 0;
 			msg.now_ms = dtk_now_ms();
 			if (ready && a->impl->send(a->compiled, &msg, serr, sizeof(serr)) == 0) {
 				sent = 1;
 				sent_count++;
-				state_put(c, key, d.kind, SENT_TTL);
+				char merr[256];
+				if (c->state && dtk_state_mark_sent(c->state, key, merr, sizeof(merr)) != 0)
+					snprintf(err, sizeof(err), "sent, but not marked sent: %s", merr);
 				if (strcmp(d.kind, "recovery") != 0) {
 					char ckey[512], tbuf[32];
 					state_key(ckey, sizeof(ckey), "cooldown", cfg->name, a->id, -1);
@@ -325,8 +356,11 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 					state_key(key, sizeof(key), "firing", cfg->name, a->id, -1);
 					state_put(c, key, "1", SENT_TTL);
 				}
-			} else {
+			} else if (!d.suppressed_by) {
 				snprintf(err, sizeof(err), "%s", serr);
+				char uerr[256];
+				if (claimed && c->state)
+					dtk_state_unclaim(c->state, key, c->owner, uerr, sizeof(uerr));
 			}
 			free(text);
 			if (strcmp(d.kind, "recovery") == 0)

@@ -25,6 +25,8 @@ typedef struct dtk_alert_ctx {
 	dtk_state *state;	    /* where cooldowns and counts live */
 	int64_t now;		    /* wall clock, seconds (state expiry) */
 	int64_t deadline_ms;	    /* deliveries give up after this (wall clock) */
+	const char *owner;	    /* who claims alerts: worker-id:request-id, or a
+				       process-unique name for dtk run */
 } dtk_alert_ctx;
 
 /* Decides and delivers for every alerter of ctx->cfg, appending one object

@@ -1,0 +1,278 @@
+/* dtk-dispatch: select metric configs by tag, metric name or schedule, and
+ * run their checks. Without a broker (the embedded default) the checks run
+ * in-process on a thread pool; with --brokers the requests go to Kafka for
+ * the workers (the fleet library, issue 4). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "message.h"
+#include "options.h"
+#include "report.h"
+#include "select.h"
+
+static const dtk_opt_spec specs[] = {
+	{"config-dir", 0, DTK_OPT_STRING, NULL, NULL, "DIR",
+	 "where the metric configs are (recursively; default .)"},
+	{"tags", 't', DTK_OPT_LIST, NULL, NULL, "T", "select configs with tag T (repeatable, a,b)"},
+	{"exclude-tags", 'e', DTK_OPT_LIST, NULL, NULL, "T", "skip configs with tag T"},
+	{"match-all", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "require every --tags tag"},
+	{"metric", 0, DTK_OPT_STRING, NULL, NULL, "NAME", "select the config named NAME"},
+	{"due", 0, DTK_OPT_FLAG, NULL, NULL, NULL,
+	 "select configs with a slot starting this minute (run every minute from cron)"},
+	{"execution-time", 0, DTK_OPT_STRING, NULL, NULL, "T",
+	 "check time (ISO 8601; default now), aligned per config"},
+	{"no-align", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "use --execution-time as given"},
+	{"brokers", 0, DTK_OPT_STRING, "DTK_KAFKA_BROKERS", "brokers", "LIST",
+	 "Kafka bootstrap servers: publish requests for the workers"},
+	{"topic", 0, DTK_OPT_STRING, NULL, NULL, "T", "request topic (dtk.check-requests)"},
+	{"results-topic", 0, DTK_OPT_STRING, NULL, NULL, "T", "result topic (dtk.check-results)"},
+	{"dlq-topic", 0, DTK_OPT_STRING, NULL, NULL, "T", "dead-letter topic"},
+	{"kafka-prop", 0, DTK_OPT_LIST, NULL, NULL, "K=V", "a librdkafka property (repeatable)"},
+	{"wait", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "wait for the workers' results"},
+	{"timeout", 0, DTK_OPT_STRING, NULL, NULL, "S", "with --wait: give up after S seconds"},
+	{"create-topics", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "create the topics first"},
+	{"partitions", 0, DTK_OPT_STRING, NULL, NULL, "N", "with --create-topics (24)"},
+	{"replication-factor", 0, DTK_OPT_STRING, NULL, NULL, "N", "with --create-topics (1)"},
+	{"dry-run", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "list the selection; run nothing"},
+	{"no-store", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "write no datapoints or state"},
+	{"no-alerts", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "decide and deliver no alerts"},
+	{"parallel", 'p', DTK_OPT_STRING, NULL, NULL, "N",
+	 "in-process: run N checks at once (default 5)"},
+	{"redis", 0, DTK_OPT_STRING, "DTK_REDIS_URL", "redis", "URL",
+	 "alert state and limits shared through Redis"},
+	{"profiles", 0, DTK_OPT_STRING, "DETECTK_PROFILES_PATH", "profiles", "FILE",
+	 "connection profiles"},
+	{"output", 0, DTK_OPT_STRING, NULL, NULL, "text|json", "the report's format"},
+	{"fail-on-anomaly", 0, DTK_OPT_FLAG, NULL, NULL, NULL, "exit 3 when an anomaly is found"},
+	{"config", 0, DTK_OPT_STRING, NULL, "-", "FILE", "settings file (keys = flag names)"},
+	{"help", 'h', DTK_OPT_FLAG, "-", "-", NULL, "this help"},
+	{"version", 0, DTK_OPT_FLAG, "-", "-", NULL, "print the version"},
+};
+#define NSPECS (sizeof(specs) / sizeof(specs[0]))
+
+/* Flags that only mean something with a broker. */
+static const char *const kafka_only[] = {"topic",	  "results-topic", "dlq-topic",
+					 "kafka-prop",	  "wait",	   "timeout",
+					 "create-topics", "partitions",    "replication-factor"};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dtk-dispatch [--config-dir DIR] (--tags T | --exclude-tags T | --metric "
+		   "NAME | --due) [options]\n\n"
+		   "Selects metric configs exactly as `dtk run-tagged` does and runs their checks.\n"
+		   "Without --brokers (the embedded default) the checks run here, on --parallel\n"
+		   "threads; with --brokers the requests are published for dtk-worker.\n\n"
+		   "Every flag is also an environment variable (in brackets) and a key of the\n"
+		   "--config file; flags beat the environment, which beats the file.\n\n");
+	dtk_opts_help(specs, NSPECS, f);
+	fprintf(f, "\nExit codes: 0 everything ran, 1 a check failed, 2 usage or config error,\n"
+		   "3 anomalies with --fail-on-anomaly (2 before 1 before 3 before 0).\n");
+}
+
+static int flag_on(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->on;
+}
+
+static const char *str_opt(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set ? v->str : NULL;
+}
+
+static void set_str(dtk_value *m, const char *k, const char *v)
+{
+	dtk_value_map_set_str(m, k, v);
+}
+
+static int report(dtk_selected *items, size_t n, const char *dispatch_id, int json,
+		  int fail_on_anomaly)
+{
+	int rc = DTK_EXIT_OK;
+	dtk_value *results = dtk_value_list(), *inv = dtk_value_list();
+	for (size_t i = 0; i < n; i++) {
+		dtk_selected *it = &items[i];
+		if (it->error) {
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
+			if (json) {
+				dtk_value *e = dtk_value_map();
+				set_str(e, "path", it->path);
+				set_str(e, "error", it->error);
+				if (dtk_value_list_push(inv, e) != 0)
+					dtk_value_free(&e);
+			} else {
+				fprintf(stderr, "dtk-dispatch: config error: %s\n", it->error);
+			}
+			continue;
+		}
+		if (!it->result) {
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
+			continue;
+		}
+		rc = dtk_report_exit_merge(rc, dtk_report_exit(it->result, fail_on_anomaly));
+		dtk_report_errors(it->result);
+		if (json) {
+			if (dtk_value_list_push(results, it->result->json) == 0)
+				it->result->json = NULL;
+		} else {
+			dtk_report_text(stdout, it->result);
+		}
+	}
+	dtk_select_counts c;
+	dtk_select_count(items, n, &c);
+	size_t missing = c.selected - c.invalid - c.results;
+	if (missing)
+		rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
+	if (json) {
+		dtk_value *doc = dtk_value_map(), *sum = dtk_value_map();
+		set_str(doc, "dispatch_id", dispatch_id);
+		dtk_value_map_set_int(sum, "selected", (int64_t)c.selected);
+		dtk_value_map_set_int(sum, "published", (int64_t)(c.selected - c.invalid));
+		dtk_value_map_set_int(sum, "results", (int64_t)c.results);
+		dtk_value_map_set_int(sum, "ok", (int64_t)c.ok);
+		dtk_value_map_set_int(sum, "anomaly", (int64_t)c.anomaly);
+		dtk_value_map_set_int(sum, "error", (int64_t)c.error);
+		dtk_value_map_set_int(sum, "expired", 0);
+		dtk_value_map_set_int(sum, "rejected", 0);
+		dtk_value_map_set_int(sum, "missing", (int64_t)missing);
+		dtk_value_map_set_int(sum, "invalid_configs", (int64_t)c.invalid);
+		dtk_value_map_set(doc, "summary", sum);
+		dtk_value_map_set(doc, "results", results);
+		dtk_value_map_set(doc, "invalid", inv);
+		dtk_report_json(stdout, doc, 0);
+		dtk_value_free(&doc);
+	} else {
+		printf("\ndispatch %s (in-process): selected %zu, ok %zu, anomaly %zu, error %zu, "
+		       "missing %zu, invalid configs %zu\n",
+		       dispatch_id, c.selected, c.ok, c.anomaly, c.error, missing, c.invalid);
+		dtk_value_free(&results);
+		dtk_value_free(&inv);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	dtk_opts o;
+	char err[2048], dispatch_id[DTK_UUID_SIZE];
+	dtk_selected *items = NULL;
+	size_t nitems = 0;
+	int rc = DTK_EXIT_USAGE;
+	if (dtk_opts_parse(&o, specs, NSPECS, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	if (flag_on(&o, "help")) {
+		usage(stdout);
+		rc = DTK_EXIT_OK;
+		goto out;
+	}
+	if (flag_on(&o, "version")) {
+		printf("dtk-dispatch %s\n", DTK_VERSION);
+		rc = DTK_EXIT_OK;
+		goto out;
+	}
+	if (o.npositional) {
+		fprintf(stderr, "dtk-dispatch: unexpected argument '%s' (see --help)\n",
+			o.positional[0]);
+		goto out;
+	}
+	const char *brokers = str_opt(&o, "brokers");
+	if (brokers && *brokers) {
+		fprintf(stderr, "dtk-dispatch: publishing to Kafka (--brokers) is not built into this "
+				"release yet; run without --brokers to check in-process\n");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(kafka_only) / sizeof(kafka_only[0]); i++) {
+		const dtk_opt_value *v = dtk_opts_get(&o, kafka_only[i]);
+		if (v && v->set) {
+			fprintf(stderr, "dtk-dispatch: --%s needs --brokers (from the %s)\n",
+				kafka_only[i], v->origin);
+			goto out;
+		}
+	}
+	if (str_opt(&o, "redis")) {
+		fprintf(stderr, "dtk-dispatch: --redis is not built into this release yet\n");
+		goto out;
+	}
+	const char *output = str_opt(&o, "output");
+	if (output && strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
+		fprintf(stderr, "dtk-dispatch: --output must be text or json, got '%s'\n", output);
+		goto out;
+	}
+	int json = output && strcmp(output, "json") == 0;
+	long parallel;
+	if (dtk_opts_int(&o, "parallel", 5, 1, 256, &parallel, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	const dtk_opt_value *tags = dtk_opts_get(&o, "tags"), *excl = dtk_opts_get(&o, "exclude-tags");
+	const char *metric = str_opt(&o, "metric");
+	int due = flag_on(&o, "due");
+	if (!tags->n && !excl->n && !metric && !due) {
+		fprintf(stderr, "dtk-dispatch: select configs with --tags, --exclude-tags, --metric or "
+				"--due\n");
+		goto out;
+	}
+	dtk_check_options check = {.no_align = flag_on(&o, "no-align"),
+				   .no_store = flag_on(&o, "no-store"),
+				   .no_alerts = flag_on(&o, "no-alerts")};
+	const char *t = str_opt(&o, "execution-time");
+	if (t) {
+		if (dtk_report_parse_time(t, &check.requested_time) != 0)
+			goto out;
+		check.has_time = 1;
+	} else {
+		/* one requested time for the whole dispatch */
+		check.requested_time = (int64_t)time(NULL);
+		check.has_time = 1;
+	}
+	if (dtk_uuid_v4(dispatch_id) != 0) {
+		fprintf(stderr, "dtk-dispatch: cannot make a dispatch id\n");
+		rc = DTK_EXIT_FAILED;
+		goto out;
+	}
+	check.dispatch_id = dispatch_id;
+	const char *dir = str_opt(&o, "config-dir");
+	int dry = flag_on(&o, "dry-run");
+	dtk_select_opts sel = {
+		.filter = {.tags = (const char *const *)tags->list,
+			   .ntags = tags->n,
+			   .exclude = (const char *const *)excl->list,
+			   .nexclude = excl->n,
+			   .match_all = flag_on(&o, "match-all")},
+		.metric = metric,
+		.due = due,
+		.now = check.requested_time,
+		.profiles = str_opt(&o, "profiles"),
+		.load_strict = !dry,
+	};
+	if (dtk_select_configs(dir ? dir : ".", &sel, &items, &nitems, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	if (dry) {
+		rc = DTK_EXIT_OK;
+		for (size_t i = 0; i < nitems; i++) {
+			if (items[i].error) {
+				printf("invalid  %s: %s\n", items[i].path, items[i].error);
+				rc = DTK_EXIT_USAGE;
+			} else {
+				printf("selected %s (%s)\n", items[i].path, items[i].name);
+			}
+		}
+		goto out;
+	}
+	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
+	dtk_select_run(items, nitems, (size_t)parallel, &check);
+	dtk_report_stdout_restore(saved_stdout);
+	rc = report(items, nitems, dispatch_id, json, flag_on(&o, "fail-on-anomaly"));
+out:
+	dtk_select_release(&items, nitems);
+	dtk_opts_free(&o);
+	return rc;
+}
