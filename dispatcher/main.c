@@ -195,10 +195,6 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (str_opt(&o, "redis")) {
-		fprintf(stderr, "dtk-dispatch: --redis is not built into this release yet\n");
-		goto out;
-	}
 	const char *output = str_opt(&o, "output");
 	if (output && strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
 		fprintf(stderr, "dtk-dispatch: --output must be text or json, got '%s'\n", output);
@@ -220,7 +216,8 @@ int main(int argc, char **argv)
 	}
 	dtk_check_options check = {.no_align = flag_on(&o, "no-align"),
 				   .no_store = flag_on(&o, "no-store"),
-				   .no_alerts = flag_on(&o, "no-alerts")};
+				   .no_alerts = flag_on(&o, "no-alerts"),
+				   .redis_url = str_opt(&o, "redis")};
 	const char *t = str_opt(&o, "execution-time");
 	if (t) {
 		if (dtk_report_parse_time(t, &check.requested_time) != 0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs dependencies, builds, and runs the
 # demo on the embedded default (no services): loads 30 days of synthetic
-# history for each example config, then runs the `demo`-tagged checks.
+# history for each example config, then runs the `demo`-tagged checks with
+# dtk-dispatch, which without a broker runs them in-process.
 # One of them carries an injected spike, which is detected and alerted on
 # the console. State lives in build/demo-state (reset on every run).
 set -euo pipefail
@@ -19,11 +20,11 @@ for cfg in configs/examples/*.yaml; do
 	"$dtk" load-history "$cfg" --from "$from" --to "$now"
 done
 echo
-echo "\$ dtk run-tagged configs/examples --tags demo"
+echo "\$ dtk-dispatch --config-dir configs/examples --tags demo"
 set +e
-"$dtk" run-tagged configs/examples --tags demo
+"$here/build/dispatcher/dtk-dispatch" --config-dir configs/examples --tags demo
 rc=$?
 set -e
 echo
-echo "dtk run-tagged exited with $rc (0: every check ran; anomalies are reported, not failures)"
+echo "dtk-dispatch exited with $rc (0: every check ran; anomalies are reported, not failures)"
 exit $rc
