@@ -65,10 +65,10 @@ struct dtk_limiter_lease {
 	char *member;
 	int64_t ttl_ms;
 	int limited;
-	int lost;	    /* under l->mu */
-	double next_renew;  /* mono ms; under l->mu */
-	uint64_t id;	    /* names the lease to the renewal thread */
-	local_key *lk;	    /* in-process mode */
+	int lost;			       /* under l->mu */
+	double next_renew;		       /* mono ms; under l->mu */
+	uint64_t id;			       /* names the lease to the renewal thread */
+	local_key *lk;			       /* in-process mode */
 	struct dtk_limiter_lease *prev, *next; /* l->held, Redis mode */
 };
 
@@ -227,7 +227,8 @@ static void *renewer_main(void *arg)
 				due = g;
 				cap = c;
 			}
-			due[n] = (due_lease){x->id, strdup(x->key), strdup(x->member), x->ttl_ms, -1};
+			due[n] =
+			    (due_lease){x->id, strdup(x->key), strdup(x->member), x->ttl_ms, -1};
 			if (!due[n].key || !due[n].member) {
 				free(due[n].key);
 				free(due[n].member);
@@ -246,8 +247,8 @@ static void *renewer_main(void *arg)
 		}
 		pthread_mutex_unlock(&l->mu);
 		for (size_t i = 0; i < n; i++)
-			due[i].rc = r ? script_renew(l, r, due[i].key, due[i].member,
-						     due[i].ttl_ms, err, sizeof(err))
+			due[i].rc = r ? script_renew(l, r, due[i].key, due[i].member, due[i].ttl_ms,
+						     err, sizeof(err))
 				      : -1;
 		pthread_mutex_lock(&l->mu);
 		for (size_t i = 0; i < n; i++) {

@@ -222,8 +222,7 @@ static int claim_set_nx(dtk_state *st, const char *key, const char *owner, int64
 			char *errstr, size_t errstr_size)
 {
 	if (st->redis)
-		return dtk_state_redis_set(st->redis, key, owner, lease_ms, 1, errstr,
-					   errstr_size);
+		return dtk_state_redis_set(st->redis, key, owner, lease_ms, 1, errstr, errstr_size);
 	return state_write(st, SS_SET_NX, key, owner, dtk_now_ms() / 1000, (lease_ms + 999) / 1000,
 			   errstr, errstr_size);
 }
@@ -232,8 +231,9 @@ dtk_claim dtk_state_claim(dtk_state *st, const char *key, const char *owner, int
 			  int64_t wait_ms, char *errstr, size_t errstr_size)
 {
 	if (!owner || !*owner || strcmp(owner, CLAIM_SENT) == 0 || lease_ms <= 0) {
-		snprintf(errstr, errstr_size, "alert claim: the owner must be a non-empty name "
-					      "other than \"sent\" and the lease positive");
+		snprintf(errstr, errstr_size,
+			 "alert claim: the owner must be a non-empty name "
+			 "other than \"sent\" and the lease positive");
 		return DTK_CLAIM_ERROR;
 	}
 	double start = dtk_mono_ms();
@@ -269,8 +269,8 @@ dtk_claim dtk_state_claim(dtk_state *st, const char *key, const char *owner, int
 
 int dtk_state_mark_sent(dtk_state *st, const char *key, char *errstr, size_t errstr_size)
 {
-	return dtk_state_set(st, key, CLAIM_SENT, dtk_now_ms() / 1000, DTK_CLAIM_SENT_TTL_S,
-			     errstr, errstr_size);
+	return dtk_state_set(st, key, CLAIM_SENT, dtk_now_ms() / 1000, DTK_CLAIM_SENT_TTL_S, errstr,
+			     errstr_size);
 }
 
 int dtk_state_unclaim(dtk_state *st, const char *key, const char *owner, char *errstr,

@@ -20,8 +20,8 @@ static int unexpected(dtk_redis *r, const dtk_redis_reply *rep, const char *what
 	return -1;
 }
 
-static int command(dtk_redis *r, int argc, const char **argv, dtk_redis_reply *rep,
-		   char *errstr, size_t errstr_size)
+static int command(dtk_redis *r, int argc, const char **argv, dtk_redis_reply *rep, char *errstr,
+		   size_t errstr_size)
 {
 	char err[512];
 	if (dtk_redis_command(r, argc, argv, NULL, rep, err, sizeof(err)) == 0)
@@ -30,8 +30,7 @@ static int command(dtk_redis *r, int argc, const char **argv, dtk_redis_reply *r
 	return -1;
 }
 
-int dtk_state_redis_get(dtk_redis *r, const char *key, char **out, char *errstr,
-			size_t errstr_size)
+int dtk_state_redis_get(dtk_redis *r, const char *key, char **out, char *errstr, size_t errstr_size)
 {
 	dtk_redis_reply rep;
 	const char *argv[] = {"GET", key};
@@ -52,8 +51,8 @@ int dtk_state_redis_get(dtk_redis *r, const char *key, char **out, char *errstr,
 	return rc;
 }
 
-int dtk_state_redis_set(dtk_redis *r, const char *key, const char *value, int64_t ttl_ms,
-			int nx, char *errstr, size_t errstr_size)
+int dtk_state_redis_set(dtk_redis *r, const char *key, const char *value, int64_t ttl_ms, int nx,
+			char *errstr, size_t errstr_size)
 {
 	dtk_redis_reply rep;
 	const char *argv[6] = {"SET", key, value ? value : ""};

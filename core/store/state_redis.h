@@ -15,8 +15,8 @@ int dtk_state_redis_get(dtk_redis *r, const char *key, char **out, char *errstr,
 			size_t errstr_size);
 /* SET key value [NX] [PX ttl_ms] (ttl_ms <= 0: no expiry). With nx,
  * 1 when set and 0 when held; without, 0. */
-int dtk_state_redis_set(dtk_redis *r, const char *key, const char *value, int64_t ttl_ms,
-			int nx, char *errstr, size_t errstr_size);
+int dtk_state_redis_set(dtk_redis *r, const char *key, const char *value, int64_t ttl_ms, int nx,
+			char *errstr, size_t errstr_size);
 int dtk_state_redis_del(dtk_redis *r, const char *key, char *errstr, size_t errstr_size);
 /* Deletes key only while it holds value (one Lua script): 1 deleted, 0
  * not. */

@@ -46,7 +46,8 @@ static int pct_decode(const char *s, size_t len, char *out, size_t outsz)
 		if (c == '%') {
 			if (i + 2 >= len)
 				return -1;
-			int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+			int h = hexval((unsigned char)s[i + 1]),
+			    l = hexval((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0)
 				return -1;
 			c = h * 16 + l;
@@ -168,9 +169,8 @@ int dtk_redis_url_parse(const char *url, dtk_redis_url *out, char *errstr, size_
 		goto fail;
 	}
 	int bracket = strchr(out->host, ':') != NULL;
-	snprintf(out->shown, sizeof(out->shown), "redis://%s%s%s%s:%d/%d",
-		 at ? "***@" : "", bracket ? "[" : "", out->host, bracket ? "]" : "", out->port,
-		 out->db);
+	snprintf(out->shown, sizeof(out->shown), "redis://%s%s%s%s:%d/%d", at ? "***@" : "",
+		 bracket ? "[" : "", out->host, bracket ? "]" : "", out->port, out->db);
 	return 0;
 fail:
 	memset(out, 0, sizeof(*out));

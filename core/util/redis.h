@@ -22,12 +22,12 @@
 #define DTK_REDIS_DEFAULT_TIMEOUT_MS 2000
 
 typedef struct dtk_redis_url {
-	char host[256];	     /* without brackets */
-	int port;	     /* 1..65535 */
-	int db;		     /* 0.. */
-	char user[128];	     /* "" for the default user */
-	char password[256];  /* "" for none */
-	char shown[384];     /* redis://[***@]host:port/db: safe to print */
+	char host[256];	    /* without brackets */
+	int port;	    /* 1..65535 */
+	int db;		    /* 0.. */
+	char user[128];	    /* "" for the default user */
+	char password[256]; /* "" for none */
+	char shown[384];    /* redis://[***@]host:port/db: safe to print */
 } dtk_redis_url;
 
 /* Parses url into *out (no I/O). Returns 0, or -1 with errstr; the

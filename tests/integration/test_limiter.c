@@ -185,9 +185,9 @@ static void test_limiter_full_source_fails_at_the_deadline_naming_the_key(void *
 	    DTK_LIMITER_FAILED);
 	assert_true(waited < 250);
 	/* a higher limit for the same key lets a second holder in */
-	assert_int_equal(dtk_limiter_acquire(l, key, 2, "w:b", 10000, 0, &b, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_GRANTED);
+	assert_int_equal(
+	    dtk_limiter_acquire(l, key, 2, "w:b", 10000, 0, &b, NULL, err, sizeof(err)),
+	    DTK_LIMITER_GRANTED);
 	assert_int_equal(dtk_limiter_release(&a, err, sizeof(err)), 0);
 	assert_int_equal(dtk_limiter_release(&b, err, sizeof(err)), 0);
 	if (m->redis)
@@ -216,15 +216,15 @@ static void test_limiter_waiter_gets_the_slot_a_release_frees(void **state)
 	key_for(key, sizeof(key), "handover");
 	dtk_limiter *l = limiter_for(m, 0);
 	releaser r = {NULL, 300};
-	assert_int_equal(dtk_limiter_acquire(l, key, 1, "w:first", 10000, 0, &r.lease, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_GRANTED);
+	assert_int_equal(
+	    dtk_limiter_acquire(l, key, 1, "w:first", 10000, 0, &r.lease, NULL, err, sizeof(err)),
+	    DTK_LIMITER_GRANTED);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, release_later, &r), 0);
 	dtk_limiter_lease *b = NULL;
 	double waited = 0;
-	assert_int_equal(dtk_limiter_acquire(l, key, 1, "w:second", 10000, dtk_now_ms() + 10000,
-					     &b, &waited, err, sizeof(err)),
+	assert_int_equal(dtk_limiter_acquire(l, key, 1, "w:second", 10000, dtk_now_ms() + 10000, &b,
+					     &waited, err, sizeof(err)),
 			 DTK_LIMITER_GRANTED);
 	pthread_join(th, NULL);
 	printf("%s: waited %.0f ms for a slot released after 300 ms\n", m->name, waited);
@@ -270,27 +270,27 @@ static void test_limiter_renewal_keeps_a_long_holders_lease(void **state)
 	dtk_limiter *l = limiter_for(&in_redis, 0), *manual = limiter_for(&in_redis, 1);
 	dtk_limiter_lease *a = NULL, *m = NULL, *b = NULL;
 	/* held for 5 TTLs of 300 ms: the thread renews every 100 ms */
-	assert_int_equal(dtk_limiter_acquire(l, key, 2, "long:1", 300, 0, &a, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_GRANTED);
+	assert_int_equal(
+	    dtk_limiter_acquire(l, key, 2, "long:1", 300, 0, &a, NULL, err, sizeof(err)),
+	    DTK_LIMITER_GRANTED);
 	/* and one renewed by hand every 100 ms */
-	assert_int_equal(dtk_limiter_acquire(manual, key, 2, "manual:1", 300, 0, &m, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_GRANTED);
+	assert_int_equal(
+	    dtk_limiter_acquire(manual, key, 2, "manual:1", 300, 0, &m, NULL, err, sizeof(err)),
+	    DTK_LIMITER_GRANTED);
 	for (int i = 0; i < 15; i++) {
 		dtk_sleep_ms(100);
 		assert_int_equal(dtk_limiter_renew(m, err, sizeof(err)), 1);
-		assert_int_equal(dtk_limiter_acquire(l, key, 2, "other:1", 300, 0, &b, NULL, err,
-						     sizeof(err)),
-				 DTK_LIMITER_FAILED);
+		assert_int_equal(
+		    dtk_limiter_acquire(l, key, 2, "other:1", 300, 0, &b, NULL, err, sizeof(err)),
+		    DTK_LIMITER_FAILED);
 	}
 	assert_false(dtk_limiter_lease_lost(a));
 	assert_false(dtk_limiter_lease_lost(m));
 	assert_int_equal(zcard(key), 2);
 	assert_int_equal(dtk_limiter_release(&a, err, sizeof(err)), 0);
-	assert_int_equal(dtk_limiter_acquire(l, key, 2, "other:1", 300, 0, &b, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_GRANTED);
+	assert_int_equal(
+	    dtk_limiter_acquire(l, key, 2, "other:1", 300, 0, &b, NULL, err, sizeof(err)),
+	    DTK_LIMITER_GRANTED);
 	assert_int_equal(dtk_limiter_release(&b, err, sizeof(err)), 0);
 	assert_int_equal(dtk_limiter_release(&m, err, sizeof(err)), 0);
 	assert_int_equal(zcard(key), 0);
@@ -329,9 +329,9 @@ static void test_limiter_release_on_every_path_leaves_nothing_held(void **state)
 	assert_int_equal(dtk_limiter_release(&a, err, sizeof(err)), 0);
 	assert_int_equal(zcard(key), 0);
 	/* bad arguments fail without a lease */
-	assert_int_equal(dtk_limiter_acquire(l, key, 0, "r:4", 10000, 0, &a, NULL, err,
-					     sizeof(err)),
-			 DTK_LIMITER_FAILED);
+	assert_int_equal(
+	    dtk_limiter_acquire(l, key, 0, "r:4", 10000, 0, &a, NULL, err, sizeof(err)),
+	    DTK_LIMITER_FAILED);
 	assert_null(a);
 	dtk_limiter_free(&l);
 }
@@ -390,16 +390,17 @@ int main(void)
 	snprintf(run_id, sizeof(run_id), "limiter-%ld-%lld", (long)getpid(),
 		 (long long)dtk_now_ms());
 	const struct CMUnitTest local[] = {
-	    cmocka_unit_test_prestate(test_limiter_never_grants_more_than_the_limit_under_contention,
-				      (void *)&in_process),
+	    cmocka_unit_test_prestate(
+		test_limiter_never_grants_more_than_the_limit_under_contention,
+		(void *)&in_process),
 	    cmocka_unit_test_prestate(test_limiter_full_source_fails_at_the_deadline_naming_the_key,
 				      (void *)&in_process),
 	    cmocka_unit_test_prestate(test_limiter_waiter_gets_the_slot_a_release_frees,
 				      (void *)&in_process),
 	};
 	const struct CMUnitTest shared[] = {
-	    cmocka_unit_test_prestate(test_limiter_never_grants_more_than_the_limit_under_contention,
-				      (void *)&in_redis),
+	    cmocka_unit_test_prestate(
+		test_limiter_never_grants_more_than_the_limit_under_contention, (void *)&in_redis),
 	    cmocka_unit_test_prestate(test_limiter_full_source_fails_at_the_deadline_naming_the_key,
 				      (void *)&in_redis),
 	    cmocka_unit_test_prestate(test_limiter_waiter_gets_the_slot_a_release_frees,

@@ -321,9 +321,9 @@ static void test_claim_of_a_dead_claimer_is_taken_over_after_its_lease(void **st
 	assert_int_equal(dtk_state_claim(a, key, "dead:r1", b->lease_ms, 0, err, sizeof(err)),
 			 DTK_CLAIM_CLAIMED);
 	double t0 = dtk_mono_ms();
-	assert_int_equal(dtk_state_claim(o, key, "w2:r1", 60000, b->lease_ms + 3000, err,
-					 sizeof(err)),
-			 DTK_CLAIM_RECLAIMED);
+	assert_int_equal(
+	    dtk_state_claim(o, key, "w2:r1", 60000, b->lease_ms + 3000, err, sizeof(err)),
+	    DTK_CLAIM_RECLAIMED);
 	double took = dtk_mono_ms() - t0;
 	printf("%s: took over after %.0f ms (lease %lld ms)\n", b->name, took,
 	       (long long)b->lease_ms);
@@ -390,8 +390,7 @@ static void test_claim_unclaim_after_a_failed_send_frees_it_at_once(void **state
 	assert_int_equal(dtk_state_claim(a, key, "sent", 60000, 0, err, sizeof(err)),
 			 DTK_CLAIM_ERROR);
 	assert_non_null(strstr(err, "owner"));
-	assert_int_equal(dtk_state_claim(a, key, "", 60000, 0, err, sizeof(err)),
-			 DTK_CLAIM_ERROR);
+	assert_int_equal(dtk_state_claim(a, key, "", 60000, 0, err, sizeof(err)), DTK_CLAIM_ERROR);
 	dtk_state_del(a, key, err, sizeof(err));
 	dtk_state_close(&a);
 	dtk_state_close(&o);
