@@ -6,20 +6,25 @@
 #include <string.h>
 #include <strings.h>
 
+#include "plugin.h"
+
 #define POOL_MAX 16
 
 extern const dtk_db_driver dtk_db_sqlite;
 extern const dtk_db_driver dtk_db_clickhouse;
-extern const dtk_db_driver dtk_db_postgres;
-extern const dtk_db_driver dtk_db_mysql;
 
-/* One line per engine. */
-static const dtk_db_driver *const drivers[] = {
-	&dtk_db_sqlite,
-	&dtk_db_clickhouse,
-	&dtk_db_postgres,
-	&dtk_db_mysql,
-	NULL,
+/* One line per engine: built in, or a plugin loaded on first use (the
+ * client libraries of PostgreSQL and MariaDB cost every process that
+ * links them milliseconds of start-up). */
+static const struct {
+	const char *engine;
+	const dtk_db_driver *builtin;
+	const char *plugin, *symbol;
+} drivers[] = {
+	{"sqlite", &dtk_db_sqlite, NULL, NULL},
+	{"clickhouse", &dtk_db_clickhouse, NULL, NULL},
+	{"postgres", NULL, "dtk-postgres", "dtk_db_postgres"},
+	{"mysql", NULL, "dtk-mysql", "dtk_db_mysql"},
 };
 
 /* Schemes DetectK's connection strings use, by engine. */
@@ -34,9 +39,14 @@ static const struct {
 
 static const dtk_db_driver *by_engine(const char *engine, size_t n)
 {
-	for (size_t i = 0; drivers[i]; i++)
-		if (strlen(drivers[i]->engine) == n && strncasecmp(drivers[i]->engine, engine, n) == 0)
-			return drivers[i];
+	char err[512];
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		if (strlen(drivers[i].engine) != n || strncasecmp(drivers[i].engine, engine, n) != 0)
+			continue;
+		if (drivers[i].builtin)
+			return drivers[i].builtin;
+		return dtk_plugin_symbol(drivers[i].plugin, drivers[i].symbol, err, sizeof(err));
+	}
 	return NULL;
 }
 
@@ -51,6 +61,15 @@ const dtk_db_driver *dtk_db_driver_find(const char *name_or_conn)
 		    strncasecmp(schemes[i].scheme, name_or_conn, n) == 0)
 			return by_engine(schemes[i].engine, strlen(schemes[i].engine));
 	return NULL;
+}
+
+/* Why engine's driver is unavailable (a plugin that fails to load). */
+static void driver_error(const char *engine, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "not built into this dtk");
+	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++)
+		if (strcmp(drivers[i].engine, engine) == 0 && drivers[i].plugin)
+			dtk_plugin_symbol(drivers[i].plugin, drivers[i].symbol, out, outsz);
 }
 
 /* The engine a scheme names even when its driver is not built in, for a
@@ -87,9 +106,13 @@ int dtk_db_target_parse(const char *type, const dtk_value *params, dtk_db_target
 		d = dtk_db_driver_find(conn);
 		if (!d) {
 			const char *engine = engine_of_scheme(conn);
-			if (engine)
+			char why[512];
+			if (engine) {
+				driver_error(engine, why, sizeof(why));
 				snprintf(errstr, errstr_size,
-					 "connection_string: %s is not built into this dtk", engine);
+					 "connection_string: the %s driver is unavailable: %s", engine,
+					 why);
+			}
 			else
 				snprintf(errstr, errstr_size,
 					 "connection_string: unsupported scheme '%.*s' (use "
@@ -100,7 +123,9 @@ int dtk_db_target_parse(const char *type, const dtk_value *params, dtk_db_target
 	} else {
 		d = dtk_db_driver_find(type);
 		if (!d) {
-			snprintf(errstr, errstr_size, "type: no database driver for '%s'", type);
+			char why[512];
+			driver_error(type, why, sizeof(why));
+			snprintf(errstr, errstr_size, "type: no database driver for '%s' (%s)", type, why);
 			return -1;
 		}
 	}
