@@ -8,7 +8,7 @@
  *   http_port. The native-protocol ports 9000/9440 map to 8123/8443, and
  *   dtk_db_clickhouse_notice says so; http_port overrides every port.
  * - Requests: POST of the query text to
- *   http(s)://host:port/?database=DB&default_format=JSON&
+ *   http(s)://host:port/?database=DB&default_format=JSONCompact&
  *   output_format_json_quote_64bit_integers=0; the user and password go in
  *   the X-ClickHouse-User / X-ClickHouse-Key headers, never in the URL; the
  *   format is never appended to the query text.
@@ -963,7 +963,9 @@ static void *ch_connect(const dtk_db_target *t, const char *base_dir, char *errs
 	}
 	dtk_buf_printf(&b, "%s://%s:%ld/?database=", e.secure ? "https" : "http", e.host, e.port);
 	add_pct(&b, e.database);
-	dtk_buf_adds(&b, "&default_format=JSON&output_format_json_quote_64bit_integers=0");
+	/* JSONCompact: rows as arrays, so a 4,320-row history carries no repeated
+	 * column names (half the bytes to move and parse) */
+	dtk_buf_adds(&b, "&default_format=JSONCompact&output_format_json_quote_64bit_integers=0");
 	c->url = dtk_buf_take(&b);
 	dtk_buf_adds(&b, "X-ClickHouse-User: ");
 	dtk_buf_adds(&b, e.user);
