@@ -10,6 +10,7 @@
 #include "alert/alert.h"
 #include "alert/message.h"
 #include "db/db.h"
+#include "limiter.h"
 #include "store/state.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -158,6 +159,53 @@ static void add_warnings(run *r, const dtk_value *list)
 	}
 }
 
+/* Takes the source's connection-limit lease when the caller gave a
+ * limiter and the source is limited (its `limit_key`, else the collector's
+ * key). Returns 1 when no slot came before the deadline (the error is
+ * recorded, stage limiter), else 0. */
+static int acquire_lease(run *r, const dtk_check_options *opt, int64_t started_ms,
+			 dtk_limiter_lease **lease, double *waited)
+{
+	const dtk_config *cfg = r->cfg;
+	const dtk_value *params = cfg->collector.params;
+	char key[320], err[1024], member[200];
+	if (!opt->limiter)
+		return 0;
+	const char *explicit_key = dtk_value_cstr(dtk_value_map_get(params, "limit_key"));
+	if (explicit_key && *explicit_key)
+		snprintf(key, sizeof(key), "%s", explicit_key);
+	else if (!cfg->collector.impl->limit_key ||
+		 !cfg->collector.impl->limit_key(cfg->collector.compiled, key, sizeof(key)))
+		return 0;
+	double max_conn = 0, timeout = 30;
+	dtk_value_number(dtk_value_map_get(params, "max_connections"), &max_conn);
+	dtk_value_number(dtk_value_map_get(params, "timeout"), &timeout);
+	int limit = dtk_limiter_limit((int)max_conn, opt->default_max_connections
+							 ? opt->default_max_connections
+							 : 5);
+	int64_t deadline = opt->deadline_ms ? opt->deadline_ms
+					    : started_ms + cfg->schedule.timeout * 1000;
+	if (opt->owner)
+		snprintf(member, sizeof(member), "%s", opt->owner);
+	else
+		snprintf(member, sizeof(member), "pid-%ld-%lld", (long)getpid(),
+			 (long long)started_ms);
+	int rc = dtk_limiter_acquire(opt->limiter, key, limit, member, dtk_limiter_ttl_ms(timeout),
+				     deadline, lease, waited, err, sizeof(err));
+	if (rc == DTK_LIMITER_FAILED) {
+		add_error(r, "limiter", err);
+		return 1;
+	}
+	if (rc == DTK_LIMITER_OPEN) {
+		char w[1100];
+		snprintf(w, sizeof(w), "limiter: running without a slot (fail-open): %s", err);
+		dtk_value *v = dtk_value_str(w);
+		if (!v || dtk_value_list_push(r->warnings, v) != 0)
+			dtk_value_free(&v);
+	}
+	return 0;
+}
+
 static int64_t prev_missed(run *r, dtk_state *st, const char *det_id, int64_t exec)
 {
 	char key[512], err[256], *v = NULL;
@@ -299,8 +347,15 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		.base_dir = cfg->base_dir,
 		.pool = session->pool,
 	};
+	/* the source's connection limit, held through collect and store: a
+	 * storage on the same server uses the collector's lease */
+	dtk_limiter_lease *lease = NULL;
+	double limiter_wait = 0;
+	int limited_out = acquire_lease(&r, opt, started_ms, &lease, &limiter_wait);
 	int collect_failed = 0;
-	if (cfg->collector.impl->collect(cfg->collector.compiled, &req, &rows, err, sizeof(err)) !=
+	if (limited_out) {
+		collect_failed = 1;
+	} else if (cfg->collector.impl->collect(cfg->collector.compiled, &req, &rows, err, sizeof(err)) !=
 	    0) {
 		collect_failed = 1;
 		add_error(&r, "collect", err);
@@ -308,7 +363,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		dtk_rows_init(&rows);
 	}
 	add_warnings(&r, rows.warnings);
-	t_collect = dtk_mono_ms() - t0;
+	t_collect = dtk_mono_ms() - t0 - limiter_wait;
 
 	/* the current point: the newest row, or a missing point for the slot */
 	int have_point = !collect_failed;
@@ -365,6 +420,8 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		if (!state)
 			add_error(&r, "alert", err);
 	}
+	char lerr[256];
+	dtk_limiter_release(&lease, lerr, sizeof(lerr));
 	t_store = dtk_mono_ms() - t0;
 
 	/* detect */
@@ -521,7 +578,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 	dtk_value *timings = dtk_value_map();
 	if (timings) {
 		dtk_value_map_set_num(timings, "queued", (double)opt->queued_ms);
-		dtk_value_map_set_num(timings, "limiter_wait", 0.0);
+		dtk_value_map_set_num(timings, "limiter_wait", limiter_wait);
 		dtk_value_map_set_num(timings, "collect", t_collect);
 		dtk_value_map_set_num(timings, "store", t_store);
 		dtk_value_map_set_num(timings, "detect", t_detect);

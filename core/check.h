@@ -35,7 +35,10 @@ typedef struct dtk_check_options {
 	int64_t deadline_ms; /* wall clock; 0 = start + schedule.timeout */
 	const char *state_path; /* local alert-state db; NULL = $DTK_STATE_DIR/dtk.db */
 	const char *redis_url;	/* alert state in Redis (shared by processes) instead */
-	const char *owner;	/* alert claims: worker-id:request-id; NULL = pid-based */
+	const char *owner;	/* alert claims and limiter leases: worker-id:request-id;
+				   NULL = pid-based */
+	struct dtk_limiter *limiter; /* connection limits per source (fleet.md); NULL = none */
+	int default_max_connections; /* when the source names none (0 = 5) */
 } dtk_check_options;
 
 typedef struct dtk_check_result {

@@ -73,6 +73,10 @@ typedef struct dtk_collector_type {
 	/* NULL-terminated names of the params it reads; others get an
 	 * unknown-key warning from `dtk validate`. NULL = not checked. */
 	const char *const *known_params;
+	/* Writes the connection-limit key of the source (fleet.md: e.g.
+	 * postgres://db:5432) into out and returns 1, or returns 0 for sources
+	 * that are not limited (files, synthetic). NULL = not limited. */
+	int (*limit_key)(const void *compiled, char *out, size_t outsz);
 } dtk_collector_type;
 
 /* Registry (registry.c). NULL when unknown. */

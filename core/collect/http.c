@@ -60,6 +60,7 @@ typedef struct http_param {
 
 typedef struct httpsrc {
 	dtk_template *url;
+	char limit_key[300]; /* from the url as written ("" when its host is templated) */
 	char *method;
 	char **headers; /* "Name: value" */
 	size_t nheaders;
@@ -330,6 +331,9 @@ static int http_compile(const dtk_value *params, dtk_value *warnings, void **com
 		goto out;
 	}
 	s->url = dtk_template_compile(url, err, sizeof(err));
+	if (dtk_collect_http_limit_key(url, s->limit_key, sizeof(s->limit_key)) != 0 ||
+	    strstr(s->limit_key, "{"))
+		s->limit_key[0] = '\0';
 	if (!s->url) {
 		snprintf(errstr, errstr_size, "url: %s", err);
 		goto out;
@@ -621,6 +625,15 @@ out:
 	dtk_value_free(&secrets);
 	dtk_value_free(&vars);
 	return rc;
+}
+
+static int http_limit_key(const void *compiled, char *out, size_t outsz)
+{
+	const httpsrc *s = compiled;
+	if (!s->limit_key[0])
+		return 0;
+	snprintf(out, outsz, "%s", s->limit_key);
+	return 1;
 }
 
 static int http_has_timestamps(const void *compiled)
@@ -1097,5 +1110,6 @@ const dtk_collector_type dtk_collector_http = {
     .destroy = httpsrc_destroy,
     .collect = http_collect,
     .has_timestamps = http_has_timestamps,
+    .limit_key = http_limit_key,
     .known_params = http_params,
 };

@@ -51,6 +51,7 @@ typedef struct promsrc {
 	dtk_value *secrets;
 } promsrc;
 
+int dtk_collect_http_limit_key(const char *url, char *out, size_t outsz);
 int dtk_collect_prometheus_series(const dtk_value *param, dtk_value **out, char *errstr,
 				  size_t errstr_size);
 int dtk_collect_prometheus_parse(const char *body, size_t len, const dtk_value *series,
@@ -458,6 +459,12 @@ out:
 	return rc;
 }
 
+static int prom_limit_key(const void *compiled, char *out, size_t outsz)
+{
+	const promsrc *s = compiled;
+	return dtk_collect_http_limit_key(s->base, out, outsz) == 0;
+}
+
 static int prom_has_timestamps(const void *compiled)
 {
 	return 0;
@@ -476,5 +483,6 @@ const dtk_collector_type dtk_collector_prometheus = {
     .destroy = promsrc_destroy,
     .collect = prom_collect,
     .has_timestamps = prom_has_timestamps,
+    .limit_key = prom_limit_key,
     .known_params = prom_params,
 };

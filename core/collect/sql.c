@@ -182,6 +182,15 @@ out:
 	return rc;
 }
 
+static int sqlsrc_limit_key(const void *compiled, char *out, size_t outsz)
+{
+	const sqlsrc *s = compiled;
+	if (!s->target.limit_key)
+		return 0;
+	snprintf(out, outsz, "%s", s->target.limit_key);
+	return 1;
+}
+
 static int sqlsrc_has_timestamps(const void *compiled)
 {
 	const sqlsrc *s = compiled;
@@ -223,6 +232,7 @@ const dtk_collector_type dtk_collector_sqlite = {
 	.destroy = sqlsrc_destroy,
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
+	.limit_key = sqlsrc_limit_key,
 	.known_params = sqlite_params,
 };
 
@@ -242,6 +252,7 @@ const dtk_collector_type dtk_collector_clickhouse = {
 	.destroy = sqlsrc_destroy,
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
+	.limit_key = sqlsrc_limit_key,
 	.known_params = clickhouse_params,
 };
 
@@ -253,6 +264,7 @@ const dtk_collector_type dtk_collector_sql = {
 	.destroy = sqlsrc_destroy,
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
+	.limit_key = sqlsrc_limit_key,
 	.known_params = sql_params,
 };
 
@@ -263,6 +275,7 @@ const dtk_collector_type dtk_collector_postgres = {
 	.destroy = sqlsrc_destroy,
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
+	.limit_key = sqlsrc_limit_key,
 	.known_params = postgres_params,
 };
 
@@ -274,5 +287,6 @@ const dtk_collector_type dtk_collector_mysql = {
 	.destroy = sqlsrc_destroy,
 	.collect = sqlsrc_collect,
 	.has_timestamps = sqlsrc_has_timestamps,
+	.limit_key = sqlsrc_limit_key,
 	.known_params = mysql_params,
 };

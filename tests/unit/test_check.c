@@ -14,6 +14,7 @@
 #include "check.h"
 #include "collect/collector.h"
 #include "config/config.h"
+#include "limiter.h"
 #include "store/store.h"
 #include "util/pyfmt.h"
 
@@ -243,6 +244,48 @@ static void test_check_runs_one_config_on_many_threads_with_identical_results(vo
 	dtk_config_free(&cfg);
 }
 
+static void test_check_waits_for_a_source_slot_and_fails_at_the_deadline(void **state)
+{
+	dtk_config *cfg = load("name: limited\n"
+			       "collector:\n"
+			       "  type: synthetic\n"
+			       "  params: {base: 10, limit_key: \"test://source:1\", max_connections: 1}\n"
+			       "detector: {type: threshold, params: {threshold: 100}}\n");
+	char err[512];
+	dtk_limiter_options lo = {0};
+	dtk_limiter *lim = dtk_limiter_new(&lo, err, sizeof(err));
+	assert_non_null(lim);
+	dtk_limiter_lease *held = NULL;
+	assert_int_equal(dtk_limiter_acquire(lim, "test://source:1", 1, "someone-else", 60000, 0,
+					     &held, NULL, err, sizeof(err)),
+			 DTK_LIMITER_GRANTED);
+	dtk_check_options opt = {.has_time = 1,
+				 .requested_time = T0,
+				 .no_alerts = 1,
+				 .limiter = lim,
+				 .deadline_ms = dtk_now_ms() + 300};
+	dtk_check_result *r = NULL;
+	assert_int_equal(dtk_check_run(cfg, &opt, NULL, &r), 0);
+	assert_string_equal(r->status, "error");
+	const dtk_value *e0 = first_item(dtk_value_map_get(r->json, "errors"));
+	assert_string_equal(dtk_value_cstr(dtk_value_map_get(e0, "stage")), "limiter");
+	assert_int_equal(dtk_value_map_get(r->json, "datapoint")->type, DTK_V_NULL);
+	dtk_check_result_free(&r);
+
+	assert_int_equal(dtk_limiter_release(&held, err, sizeof(err)), 0);
+	opt.deadline_ms = dtk_now_ms() + 5000;
+	assert_int_equal(dtk_check_run(cfg, &opt, NULL, &r), 0);
+	assert_string_equal(r->status, "ok");
+	/* the check gave its slot back: another holder gets it at once */
+	assert_int_equal(dtk_limiter_acquire(lim, "test://source:1", 1, "next", 60000, 0, &held,
+					     NULL, err, sizeof(err)),
+			 DTK_LIMITER_GRANTED);
+	dtk_limiter_release(&held, err, sizeof(err));
+	dtk_check_result_free(&r);
+	dtk_limiter_free(&lim);
+	dtk_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +301,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_check_runs_one_config_on_many_threads_with_identical_results, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_check_waits_for_a_source_slot_and_fails_at_the_deadline, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
