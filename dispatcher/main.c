@@ -1,13 +1,14 @@
 /* dtk-dispatch: select metric configs by tag, metric name or schedule, and
  * run their checks. Without a broker (the embedded default) the checks run
  * in-process on a thread pool; with --brokers the requests go to Kafka for
- * the workers (the fleet library, issue 4). */
+ * the workers (fleet.c, through libdtk-fleet). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "check.h"
+#include "fleet.h"
 #include "message.h"
 #include "options.h"
 #include "report.h"
@@ -182,12 +183,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	const char *brokers = str_opt(&o, "brokers");
-	if (brokers && *brokers) {
-		fprintf(stderr, "dtk-dispatch: publishing to Kafka (--brokers) is not built into this "
-				"release yet; run without --brokers to check in-process\n");
-		goto out;
-	}
-	for (size_t i = 0; i < sizeof(kafka_only) / sizeof(kafka_only[0]); i++) {
+	int fleet = brokers && *brokers;
+	for (size_t i = 0; !fleet && i < sizeof(kafka_only) / sizeof(kafka_only[0]); i++) {
 		const dtk_opt_value *v = dtk_opts_get(&o, kafka_only[i]);
 		if (v && v->set) {
 			fprintf(stderr, "dtk-dispatch: --%s needs --brokers (from the %s)\n",
@@ -246,7 +243,8 @@ int main(int argc, char **argv)
 		.due = due,
 		.now = check.requested_time,
 		.profiles = str_opt(&o, "profiles"),
-		.load_strict = !dry,
+		/* a publisher needs none of the workers' secrets */
+		.load_strict = !dry && !fleet,
 	};
 	if (dtk_select_configs(dir ? dir : ".", &sel, &items, &nitems, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk-dispatch: %s\n", err);
@@ -262,6 +260,10 @@ int main(int argc, char **argv)
 				printf("selected %s (%s)\n", items[i].path, items[i].name);
 			}
 		}
+		goto out;
+	}
+	if (fleet) {
+		rc = dispatch_fleet(&o, items, nitems, dispatch_id, check.requested_time, json);
 		goto out;
 	}
 	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;

@@ -15,8 +15,9 @@ int dtk_profiles_is_profiles_doc(const dtk_value *doc)
 	       !dtk_value_map_get(doc, "name");
 }
 
-/* Loads one profiles file: 1 and the expanded entry, 0 when the file does
- * not define name, -1 on error. */
+/* Loads one profiles file: 1 and the entry (expanded with env, or as
+ * written when env is NULL), 0 when the file does not define name, -1 on
+ * error. */
 static int lookup_in(const char *path, const char *name, const dtk_env_opts *env,
 		     dtk_value **out, char *errstr, size_t errstr_size)
 {
@@ -48,7 +49,7 @@ static int lookup_in(const char *path, const char *name, const dtk_env_opts *env
 	dtk_value *copy = dtk_value_copy(entry);
 	char keypath[300], err[512];
 	snprintf(keypath, sizeof(keypath), "profiles.%s", name);
-	if (!copy || dtk_env_expand(copy, keypath, env, err, sizeof(err)) != 0) {
+	if (!copy || (env && dtk_env_expand(copy, keypath, env, err, sizeof(err)) != 0)) {
 		snprintf(errstr, errstr_size, "%s:%s", path, copy ? err : " out of memory");
 		dtk_value_free(&copy);
 		goto out;
@@ -61,9 +62,8 @@ out:
 	return rc;
 }
 
-int dtk_profiles_lookup(const char *explicit_path, const char *name, const dtk_env_opts *env,
-			dtk_value **out, char *where, size_t where_size, char *errstr,
-			size_t errstr_size)
+static int lookup(const char *explicit_path, const char *name, const dtk_env_opts *env,
+		  dtk_value **out, char *where, size_t where_size, char *errstr, size_t errstr_size)
 {
 	char home_path[1024] = "";
 	const char *home = getenv("HOME");
@@ -102,4 +102,19 @@ int dtk_profiles_lookup(const char *explicit_path, const char *name, const dtk_e
 out:
 	dtk_buf_free(&searched);
 	return rc;
+}
+
+int dtk_profiles_lookup(const char *explicit_path, const char *name, const dtk_env_opts *env,
+			dtk_value **out, char *where, size_t where_size, char *errstr,
+			size_t errstr_size)
+{
+	static const dtk_env_opts defaults;
+	return lookup(explicit_path, name, env ? env : &defaults, out, where, where_size, errstr,
+		      errstr_size);
+}
+
+int dtk_profiles_lookup_raw(const char *explicit_path, const char *name, dtk_value **out,
+			    char *where, size_t where_size, char *errstr, size_t errstr_size)
+{
+	return lookup(explicit_path, name, NULL, out, where, where_size, errstr, errstr_size);
 }

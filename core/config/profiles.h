@@ -18,6 +18,12 @@ int dtk_profiles_lookup(const char *explicit_path, const char *name, const dtk_e
 			dtk_value **out, char *where, size_t where_size, char *errstr,
 			size_t errstr_size);
 
+/* As dtk_profiles_lookup, but the entry is returned as written: ${VAR}
+ * placeholders are kept (what a dispatcher sends to workers, so secrets do
+ * not travel). */
+int dtk_profiles_lookup_raw(const char *explicit_path, const char *name, dtk_value **out,
+			    char *where, size_t where_size, char *errstr, size_t errstr_size);
+
 /* 1 when doc looks like a profiles file rather than a metric. */
 int dtk_profiles_is_profiles_doc(const dtk_value *doc);
 

@@ -1,0 +1,336 @@
+#include "fleet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "report.h"
+#include "request.h"
+#include "util/clock.h"
+
+/* --wait without --timeout: the slowest config's schedule.timeout plus
+ * this, for the request to be picked up and the result to come back */
+#define WAIT_MARGIN_S 30
+
+static int flag_on(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->on;
+}
+
+static const char *str_opt(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set ? v->str : NULL;
+}
+
+/* What became of one selected config. */
+typedef struct fleet_item {
+	dtk_request req;
+	int built;
+	dtk_dispatch_msg msg;
+	dtk_value *result; /* with --wait */
+} fleet_item;
+
+typedef struct fleet_counts {
+	size_t selected, published, undelivered, results, ok, anomaly, error, expired, rejected,
+		missing, invalid;
+} fleet_counts;
+
+static void progress_line(size_t got, size_t total, int64_t left_ms, void *ctx)
+{
+	int *shown = ctx;
+	fprintf(stderr, "\rdtk-dispatch: %zu/%zu results, %llds left   ", got, total,
+		(long long)((left_ms + 999) / 1000));
+	fflush(stderr);
+	*shown = 1;
+}
+
+/* The exit code and counter of one result's status. */
+static int count_status(fleet_counts *c, const char *status, int fail_on_anomaly)
+{
+	c->results++;
+	if (strcmp(status, "ok") == 0) {
+		c->ok++;
+		return DTK_EXIT_OK;
+	}
+	if (strcmp(status, "anomaly") == 0) {
+		c->anomaly++;
+		return fail_on_anomaly ? DTK_EXIT_ANOMALY : DTK_EXIT_OK;
+	}
+	if (strcmp(status, "expired") == 0)
+		c->expired++;
+	else if (strcmp(status, "rejected") == 0)
+		c->rejected++;
+	else
+		c->error++;
+	return DTK_EXIT_FAILED;
+}
+
+static void push_map(dtk_value *list, dtk_value *m)
+{
+	if (dtk_value_list_push(list, m) != 0)
+		dtk_value_free(&m);
+}
+
+static int report(const dtk_selected *items, fleet_item *fi, size_t n, const char *dispatch_id,
+		  const char *topic, int waited, int64_t timeout_s, int json, int fail_on_anomaly)
+{
+	int rc = DTK_EXIT_OK;
+	fleet_counts c = {.selected = n};
+	dtk_value *results = dtk_value_list(), *inv = dtk_value_list(), *reqs = dtk_value_list(),
+		  *undelivered = dtk_value_list();
+	for (size_t i = 0; i < n; i++) {
+		const dtk_selected *it = &items[i];
+		if (it->error) {
+			c.invalid++;
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
+			dtk_value *e = dtk_value_map();
+			dtk_value_map_set_str(e, "path", it->path);
+			dtk_value_map_set_str(e, "error", it->error);
+			push_map(inv, e);
+			if (!json)
+				fprintf(stderr, "dtk-dispatch: config error: %s\n", it->error);
+			continue;
+		}
+		const dtk_request *req = &fi[i].req;
+		char exec[48];
+		dtk_format_time(req->execution_time * 1000, 0, exec, sizeof(exec));
+		if (fi[i].msg.error[0]) {
+			c.undelivered++;
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
+			dtk_value *u = dtk_value_map();
+			dtk_value_map_set_str(u, "metric", req->metric);
+			dtk_value_map_set_str(u, "request_id", req->request_id);
+			dtk_value_map_set_str(u, "error", fi[i].msg.error);
+			push_map(undelivered, u);
+			fprintf(stderr, "dtk-dispatch: %s: %s\n", req->metric, fi[i].msg.error);
+			continue;
+		}
+		c.published++;
+		dtk_value *r = dtk_value_map();
+		dtk_value_map_set_str(r, "metric", req->metric);
+		dtk_value_map_set_str(r, "request_id", req->request_id);
+		dtk_value_map_set_str(r, "execution_time", exec);
+		dtk_value_map_set_int(r, "partition", fi[i].msg.partition);
+		dtk_value_map_set_int(r, "offset", fi[i].msg.offset);
+		push_map(reqs, r);
+		if (!waited) {
+			if (!json)
+				printf("published %s at %s: request %s\n", req->metric, exec,
+				       req->request_id);
+			continue;
+		}
+		if (!fi[i].result) {
+			c.missing++;
+			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
+			fprintf(stderr, "dtk-dispatch: %s: no result within %llds (request %s)\n",
+				req->metric, (long long)timeout_s, req->request_id);
+			continue;
+		}
+		const char *status = dtk_value_cstr(dtk_value_map_get(fi[i].result, "status"));
+		dtk_check_result res = {.status = status, .json = fi[i].result};
+		rc = dtk_report_exit_merge(rc, count_status(&c, status, fail_on_anomaly));
+		dtk_report_errors(&res);
+		if (json) {
+			if (dtk_value_list_push(results, fi[i].result) == 0)
+				fi[i].result = NULL;
+		} else {
+			dtk_report_text(stdout, &res);
+		}
+	}
+	if (json) {
+		dtk_value *doc = dtk_value_map(), *sum = dtk_value_map();
+		dtk_value_map_set_str(doc, "dispatch_id", dispatch_id);
+		const struct {
+			const char *k;
+			size_t v;
+		} fields[] = {{"selected", c.selected},	  {"published", c.published},
+			      {"results", c.results},	  {"ok", c.ok},
+			      {"anomaly", c.anomaly},	  {"error", c.error},
+			      {"expired", c.expired},	  {"rejected", c.rejected},
+			      {"missing", c.missing},	  {"invalid_configs", c.invalid},
+			      {"undelivered", c.undelivered}};
+		for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+			dtk_value_map_set_int(sum, fields[k].k, (int64_t)fields[k].v);
+		dtk_value_map_set(doc, "summary", sum);
+		dtk_value_map_set(doc, "results", results);
+		dtk_value_map_set(doc, "invalid", inv);
+		dtk_value_map_set(doc, "requests", reqs);
+		dtk_value_map_set(doc, "undelivered", undelivered);
+		dtk_report_json(stdout, doc, 0);
+		dtk_value_free(&doc);
+		return rc;
+	}
+	if (waited)
+		printf("\ndispatch %s (Kafka, %s): selected %zu, published %zu, ok %zu, anomaly %zu, "
+		       "error %zu, expired %zu, rejected %zu, missing %zu, invalid configs %zu%s",
+		       dispatch_id, topic, c.selected, c.published, c.ok, c.anomaly, c.error,
+		       c.expired, c.rejected, c.missing, c.invalid, c.undelivered ? "" : "\n");
+	else
+		printf("\ndispatch %s (Kafka, %s): selected %zu, published %zu, invalid configs "
+		       "%zu%s",
+		       dispatch_id, topic, c.selected, c.published, c.invalid,
+		       c.undelivered ? "" : "\n");
+	if (c.undelivered)
+		printf(", undelivered %zu\n", c.undelivered);
+	dtk_value_free(&results);
+	dtk_value_free(&inv);
+	dtk_value_free(&reqs);
+	dtk_value_free(&undelivered);
+	return rc;
+}
+
+/* Before anything is published: the error, and the configs that were
+ * invalid anyway. */
+static int fail_early(const dtk_selected *items, size_t n, const char *what, const char *err)
+{
+	int rc = DTK_EXIT_FAILED;
+	fprintf(stderr, "dtk-dispatch: %s: %s; nothing was published\n", what, err);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].error) {
+			fprintf(stderr, "dtk-dispatch: config error: %s\n", items[i].error);
+			rc = DTK_EXIT_USAGE;
+		}
+	return rc;
+}
+
+int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char *dispatch_id,
+		   int64_t requested_time, int json)
+{
+	char err[2048], host[128] = "localhost", source[192];
+	long partitions, rf, timeout_s = 0;
+	int rc = DTK_EXIT_USAGE, wait = flag_on(o, "wait"), shown = 0;
+	dtk_dispatch *d = NULL;
+	fleet_item *fi = calloc(n ? n : 1, sizeof(*fi));
+	dtk_dispatch_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
+	size_t *msg_item = calloc(n ? n : 1, sizeof(*msg_item)), nmsgs = 0;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	dtk_value **got = calloc(n ? n : 1, sizeof(*got));
+	if (!fi || !msgs || !msg_item || !ids || !got) {
+		fprintf(stderr, "dtk-dispatch: out of memory\n");
+		rc = DTK_EXIT_FAILED;
+		goto out;
+	}
+	if (dtk_opts_int(o, "partitions", 24, 1, 100000, &partitions, err, sizeof(err)) != 0 ||
+	    dtk_opts_int(o, "replication-factor", 1, 1, 32767, &rf, err, sizeof(err)) != 0 ||
+	    (wait && dtk_opts_int(o, "timeout", 0, 1, 7 * 86400, &timeout_s, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	if (wait && !timeout_s) {
+		int64_t longest = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!items[i].error && items[i].deferred->schedule.timeout > longest)
+				longest = items[i].deferred->schedule.timeout;
+		timeout_s = (long)longest + WAIT_MARGIN_S;
+	}
+	const dtk_opt_value *props = dtk_opts_get(o, "kafka-prop");
+	gethostname(host, sizeof(host) - 1);
+	snprintf(source, sizeof(source), "/dtk-dispatch/%s", host);
+	const char *key = getenv("DTK_SIGNING_KEY");
+	dtk_dispatch_opts dopt = {
+		.kafka = {.brokers = str_opt(o, "brokers"),
+			  .props = (const char *const *)props->list,
+			  .nprops = props->n},
+		.topic = str_opt(o, "topic"),
+		.results_topic = str_opt(o, "results-topic"),
+		.dlq_topic = str_opt(o, "dlq-topic"),
+		.source = source,
+		.signing_key = key,
+	};
+	if (dtk_dispatch_new(&dopt, &d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	if (!key || !*key)
+		fprintf(stderr, "dtk-dispatch: DTK_SIGNING_KEY is not set: the requests are unsigned "
+				"(workers run them only with --allow-unsigned)\n");
+	if (flag_on(o, "create-topics") &&
+	    dtk_dispatch_create_topics(d, (int)partitions, (int)rf, err, sizeof(err)) != 0) {
+		rc = fail_early(items, n, "--create-topics", err);
+		goto out;
+	}
+	if (dtk_dispatch_check_topic(d, err, sizeof(err)) != 0) {
+		rc = fail_early(items, n, "publishing", err);
+		goto out;
+	}
+	if (wait && dtk_dispatch_mark_results(d, err, sizeof(err)) != 0) {
+		rc = fail_early(items, n, "--wait", err);
+		goto out;
+	}
+	const char *results_topic = str_opt(o, "results-topic");
+	dtk_fleet_request_opts ro = {
+		.dispatch_id = dispatch_id,
+		.profiles_path = str_opt(o, "profiles"),
+		.requested_time = requested_time,
+		.no_align = flag_on(o, "no-align"),
+		.dispatched_at_ms = dtk_now_ms(),
+		.store = !flag_on(o, "no-store"),
+		.alerts = !flag_on(o, "no-alerts"),
+		/* workers answer on the default topic unless told otherwise */
+		.reply_to = results_topic && strcmp(results_topic, DTK_DISPATCH_RESULT_TOPIC) != 0
+				    ? results_topic
+				    : NULL,
+	};
+	for (size_t i = 0; i < n; i++) {
+		dtk_selected *it = &items[i];
+		if (it->error)
+			continue;
+		if (dtk_fleet_request_build(it->path, it->deferred, &ro, &fi[i].req, err,
+					    sizeof(err)) != 0) {
+			char full[2600];
+			snprintf(full, sizeof(full), "%s: %s", it->path, err);
+			it->error = strdup(full);
+			if (!it->error) {
+				fprintf(stderr, "dtk-dispatch: out of memory\n");
+				rc = DTK_EXIT_FAILED;
+				goto out;
+			}
+			continue;
+		}
+		fi[i].built = 1;
+		msgs[nmsgs].req = &fi[i].req;
+		msg_item[nmsgs++] = i;
+	}
+	dtk_dispatch_publish(d, msgs, nmsgs);
+	size_t nids = 0;
+	for (size_t k = 0; k < nmsgs; k++) {
+		fi[msg_item[k]].msg = msgs[k];
+		if (!msgs[k].error[0])
+			ids[nids++] = msgs[k].req->request_id;
+	}
+	if (wait && nids) {
+		int tty = isatty(STDERR_FILENO);
+		long r = dtk_dispatch_await(d, dispatch_id, ids, nids, (int64_t)timeout_s * 1000, got,
+					    tty ? progress_line : NULL, &shown, err, sizeof(err));
+		if (shown)
+			fputc('\n', stderr);
+		if (r < 0)
+			fprintf(stderr, "dtk-dispatch: waiting for results: %s\n", err);
+		else if (err[0] && (size_t)r < nids)
+			fprintf(stderr, "dtk-dispatch: %s\n", err);
+		/* got[] follows ids[], which follows the delivered messages */
+		for (size_t k = 0, j = 0; k < nmsgs; k++)
+			if (!msgs[k].error[0]) {
+				fi[msg_item[k]].result = got[j];
+				got[j++] = NULL;
+			}
+	}
+	rc = report(items, fi, n, dispatch_id, dtk_dispatch_topic(d), wait, timeout_s, json,
+		    flag_on(o, "fail-on-anomaly"));
+out:
+	dtk_dispatch_free(&d);
+	for (size_t i = 0; fi && i < n; i++) {
+		dtk_request_clear(&fi[i].req);
+		dtk_value_free(&fi[i].result);
+	}
+	free(fi);
+	free(msgs);
+	free(msg_item);
+	free(ids);
+	free(got);
+	return rc;
+}
