@@ -1,0 +1,369 @@
+"""dtk-worker against the real Kafka broker of scripts/services.sh
+(DTK_KAFKA_BROKERS): two workers in one group run ~50 signed requests for
+synthetic configs and publish exactly one result per request; poison messages
+land in the DLQ with their error headers while the workers keep going; an
+expired request gives `expired`, a config that does not load gives
+`rejected`; SIGTERM during slow checks lets them finish and deliver, exits 0,
+and a restarted worker does not redo them (their offsets were stored).
+
+Requests are made with tests/tools/msg_tool (encode, sign) and written and
+read back with worker/tools/worker_feed. Every run uses topics and a group of
+its own. Without DTK_KAFKA_BROKERS the test skips (exit 77) unless
+DTK_REQUIRE_SERVICES=1."""
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
+WORKER = os.path.join(BINARY, "worker", "dtk-worker")
+FEED = os.path.join(BINARY, "worker", "worker_feed")
+MSG = os.path.join(BINARY, "tests", "msg_tool")
+BROKERS = os.environ.get("DTK_KAFKA_BROKERS")
+KEY = "worker-test-signing-key"
+T = 1730557800  # 2024-11-02T14:30:00Z
+PARTITIONS = 6
+
+SYNTHETIC = """\
+name: {name}
+collector: {{type: synthetic, params: {{base: {base}}}}}
+detector: {{type: threshold, params: {{threshold: 1000}}}}
+storage: {{type: sqlite, params: {{path: "{db}"}}}}
+schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
+"""
+
+SLOW_HTTP = """\
+name: {name}
+collector:
+  type: http
+  params:
+    url: "{url}/slow/{name}"
+    value_path: value
+    retry_count: 0
+    timeout: 30
+detector: {{type: threshold, params: {{threshold: 1000}}}}
+storage: {{type: sqlite, params: {{path: "{db}"}}}}
+schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
+"""
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Worker(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not BROKERS:
+            if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
+                raise RuntimeError("DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
+            print("skip: DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
+            sys.exit(77)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.prefix = "dtk-wt-%d-%s" % (os.getpid(), self._testMethodName[-12:])
+        self.topic = self.prefix + ".req"
+        self.results = self.prefix + ".res"
+        self.dlq = self.prefix + ".dlq"
+        self.group = self.prefix + ".group"
+        self.feed("create", str(PARTITIONS), self.topic, self.results, self.dlq)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
+        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
+                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": "old-key, " + KEY})
+        self.procs = []
+
+    def tearDown(self):
+        for p, _ in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.tmp.cleanup()
+
+    # ---- helpers ----
+
+    def feed(self, *args, stdin=None, check=True):
+        p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
+                           capture_output=True, text=True, timeout=120)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        return p
+
+    def read(self, topic, at_least, timeout=60):
+        p = self.feed("read", topic, str(at_least), str(timeout), check=False)
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    def config(self, name, text):
+        path = os.path.join(self.tmp.name, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def synthetic(self, name, base=100):
+        return self.config(name, SYNTHETIC.format(
+            name=name, base=base, db=os.path.join(self.tmp.name, "store.db")))
+
+    def encode(self, metric, path, deadline_ms=None, dispatched_ms=None):
+        dispatched_ms = dispatched_ms or now_ms()
+        deadline_ms = deadline_ms or dispatched_ms + 600000
+        p = subprocess.run([MSG, "encode", "--metric", metric, "--config", path,
+                            "--execution-time", str(T), "--dispatched-at-ms", str(dispatched_ms),
+                            "--deadline-ms", str(deadline_ms)],
+                           capture_output=True, text=True, check=True)
+        return p.stdout
+
+    @staticmethod
+    def sign(value, key=KEY):
+        p = subprocess.run([MSG, "sign", key], input=value, capture_output=True, text=True,
+                           check=True)
+        return p.stdout.strip()
+
+    def message(self, key, value, key_to_sign=KEY):
+        headers = {"content-type": "application/json"}
+        if key_to_sign:
+            headers["dtk-signature"] = self.sign(value, key_to_sign)
+        return {"key": key, "value": value, "headers": headers}
+
+    def publish(self, messages):
+        lines = "".join(json.dumps(m) + "\n" for m in messages)
+        out = self.feed("produce", self.topic, stdin=lines).stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    def start_worker(self, name, *extra, env=None):
+        log = open(os.path.join(self.tmp.name, name + ".log"), "w")
+        args = [WORKER, "--brokers", BROKERS, "--group", self.group, "--topic", self.topic,
+                "--results-topic", self.results, "--dlq-topic", self.dlq,
+                "--kafka-prop", "session.timeout.ms=6000", "--drain-timeout", "30",
+                "--startup-timeout", "20", *extra]
+        p = subprocess.Popen(args, env=env or self.env, stdout=log, stderr=log)
+        self.procs.append((p, log.name))
+        return p
+
+    def stop_worker(self, p, timeout=60):
+        p.send_signal(signal.SIGTERM)
+        return p.wait(timeout=timeout)
+
+    def logs(self):
+        text = ""
+        for _, path in self.procs:
+            with open(path) as f:
+                text += f.read()
+        return text
+
+    def log_records(self, path):
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.startswith("{")]
+
+    def results_by_id(self, msgs):
+        by_id = {}
+        for m in msgs:
+            r = json.loads(m["value"])
+            by_id.setdefault(r["request_id"], []).append((m, r))
+        return by_id
+
+    # ---- tests ----
+
+    def test_two_workers_one_result_per_request_and_poison_to_the_dlq(self):
+        reqs, expect = [], {}
+        for i in range(50):
+            name = "m%02d" % i
+            value = self.encode(name, self.synthetic(name, base=5000 if i % 10 == 0 else 100))
+            reqs.append(self.message(name, value))
+            expect[json.loads(value)["request_id"]] = "anomaly" if i % 10 == 0 else "ok"
+        # past its deadline: not run
+        past = now_ms() - 120000
+        value = self.encode("late", self.synthetic("late"), dispatched_ms=past,
+                            deadline_ms=past + 1000)
+        reqs.append(self.message("late", value))
+        expect[json.loads(value)["request_id"]] = "expired"
+        # a config that does not load on the worker
+        bad = self.config("broken", SYNTHETIC.replace("threshold, params", "no_such_detector, "
+                                                      "params").format(name="broken", base=1,
+                                                                      db="/tmp/x.db"))
+        value = self.encode("broken", bad)
+        reqs.append(self.message("broken", value))
+        expect[json.loads(value)["request_id"]] = "rejected"
+        # default storage without --storage
+        nostore = self.config("nostore", "name: nostore\ncollector: {type: synthetic}\n"
+                              "detector: {type: threshold, params: {threshold: 1000}}\n")
+        value = self.encode("nostore", nostore)
+        reqs.append(self.message("nostore", value))
+        nostore_id = json.loads(value)["request_id"]
+        expect[nostore_id] = "rejected"
+
+        good = json.loads(self.encode("p", self.synthetic("p")))
+        v2 = dict(good, schema="dtk.check.request/v2")
+        nometric = {k: v for k, v in good.items() if k != "metric"}
+        nometric["request_id"] = "11111111-2222-4333-8444-555555555555"
+        forged = json.loads(self.encode("forged", self.synthetic("forged")))
+        poison = [
+            ("p-notjson", "not json {", KEY, None),
+            ("p-array", "[1, 2, 3]", KEY, None),
+            ("p-empty", "{}", KEY, None),
+            ("p-v2", json.dumps(v2), KEY, v2["request_id"]),
+            ("p-nometric", json.dumps(nometric), KEY, nometric["request_id"]),
+            ("forged", json.dumps(forged), "not-the-key", forged["request_id"]),
+            ("p-huge", "x" * (2 << 20), KEY, None),
+        ]
+        for key, value, k, rid in poison:
+            if rid:
+                expect[rid] = "rejected"
+        # poison first, between and after the good ones: the workers keep going
+        msgs = ([self.message(k, v, s) for k, v, s, _ in poison[:3]] + reqs[:30] +
+                [self.message(k, v, s) for k, v, s, _ in poison[3:]] + reqs[30:])
+        placed = self.publish(msgs)
+        self.assertEqual(len(placed), len(msgs))
+        poison_at = {(placed[i]["partition"], placed[i]["offset"]): msgs[i]
+                     for i in range(len(msgs)) if msgs[i]["key"] in {p[0] for p in poison}}
+
+        w1 = self.start_worker("w1", "--concurrency", "3")
+        w2 = self.start_worker("w2", "--concurrency", "2")
+        results = self.read(self.results, len(expect), timeout=90)
+        dlq = self.read(self.dlq, len(poison), timeout=30)
+        self.assertIsNone(w1.poll(), self.logs()[-3000:])
+        self.assertIsNone(w2.poll(), self.logs()[-3000:])
+        self.assertEqual(self.stop_worker(w1), 0, self.logs()[-3000:])
+        self.assertEqual(self.stop_worker(w2), 0, self.logs()[-3000:])
+
+        by_id = self.results_by_id(results)
+        self.assertEqual(set(by_id), set(expect), self.logs()[-3000:])
+        for rid, status in expect.items():
+            self.assertEqual(len(by_id[rid]), 1, "request %s got %d results" % (rid, len(by_id[rid])))
+            m, r = by_id[rid][0]
+            self.assertEqual(r["status"], status, r)
+            self.assertEqual(m["key"], r["metric"])
+            self.assertEqual(m["headers"]["ce_type"], "dtk.check.result.v1")
+            self.assertEqual(m["headers"]["ce_id"], rid)
+            self.assertEqual(m["headers"]["content-type"], "application/json")
+            if status in ("ok", "anomaly"):
+                self.assertEqual(r["execution_time"], "2024-11-02T14:30:00Z")
+                self.assertEqual(r["worker"]["version"], "0.1.0")
+                self.assertIsNotNone(r["datapoint"])
+        self.assertIn("start the worker with --storage",
+                      json.dumps(by_id[nostore_id][0][1]["errors"]))
+
+        self.assertEqual(len(dlq), len(poison), [d["key"] for d in dlq])
+        for d in dlq:
+            h = d["headers"]
+            origin = (int(h["dtk-origin-partition"]), int(h["dtk-origin-offset"]))
+            self.assertIn(origin, poison_at)
+            sent = poison_at[origin]
+            self.assertEqual(h["dtk-origin-topic"], self.topic)
+            self.assertEqual(d["key"], sent["key"])
+            self.assertEqual(d["value"], sent["value"][:65536])
+            # the worker's verdict is the codec's (msg_tool decode)
+            p = subprocess.run([MSG, "decode", "--keys", KEY, "--signature",
+                                sent["headers"]["dtk-signature"]],
+                               input=sent["value"], capture_output=True, text=True)
+            verdict = json.loads(p.stdout)
+            self.assertEqual(h["dtk-error"], verdict["code"], d["key"])
+            self.assertEqual(h["dtk-error-stage"], verdict["stage"], d["key"])
+        errors = {d["key"]: d["headers"]["dtk-error"] for d in dlq}
+        self.assertEqual(errors["p-huge"], "oversize")
+        self.assertEqual(errors["p-notjson"], "not_json")
+        self.assertEqual(errors["p-array"], "not_object")
+        self.assertEqual(errors["p-v2"], "unknown_schema")
+        self.assertEqual(errors["forged"], "bad_signature")
+        self.assertEqual(len(self.read(self.dlq, 0, timeout=5)), len(poison))
+        # the log is JSON lines and names no config value
+        for _, path in self.procs:
+            recs = self.log_records(path)
+            self.assertTrue(recs)
+            for rec in recs:
+                self.assertIn("ts", rec)
+                self.assertIn(rec["level"], ("debug", "info", "warn", "error"))
+        self.assertNotIn(KEY, self.logs())
+
+    def test_sigterm_finishes_running_checks_and_a_restart_does_not_redo_them(self):
+        seen, lock = [], threading.Lock()
+
+        class Slow(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with lock:
+                    seen.append(self.path)
+                time.sleep(3)
+                body = b'{"value": 7}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        url = "http://127.0.0.1:%d" % server.server_address[1]
+        ids, msgs = [], []
+        for i in range(8):
+            name = "s%d" % i
+            path = self.config(name, SLOW_HTTP.format(
+                name=name, url=url, db=os.path.join(self.tmp.name, "slow.db")))
+            value = self.encode(name, path)
+            ids.append(json.loads(value)["request_id"])
+            msgs.append(self.message(name, value))
+        self.publish(msgs)
+        w = self.start_worker("drain1", "--concurrency", "3")
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with lock:
+                if len(seen) >= 3:
+                    break
+            time.sleep(0.05)
+        with lock:
+            started = len(seen)
+        self.assertGreaterEqual(started, 3, self.logs()[-3000:])
+        self.assertEqual(self.stop_worker(w), 0, self.logs()[-3000:])
+        with lock:
+            started_before_stop = list(seen)
+        first = self.results_by_id(self.read(self.results, len(started_before_stop), 20))
+        # every check that had started finished and was delivered
+        self.assertGreaterEqual(len(first), len(started_before_stop), self.logs()[-3000:])
+        for rid, rs in first.items():
+            self.assertEqual(rs[0][1]["status"], "ok", rs[0][1])
+        committed = json.loads(self.feed("committed", self.group, self.topic).stdout)
+        self.assertEqual(sum(max(o, 0) for o in committed.values()), len(first), committed)
+
+        w = self.start_worker("drain2", "--concurrency", "4")
+        results = self.read(self.results, len(ids), 90)
+        self.assertEqual(self.stop_worker(w), 0, self.logs()[-3000:])
+        by_id = self.results_by_id(results)
+        self.assertEqual(set(by_id), set(ids))
+        for rid in ids:
+            self.assertEqual(len(by_id[rid]), 1, rid)
+        with lock:
+            self.assertEqual(sorted(seen), sorted(set(seen)))  # no check ran twice
+            self.assertEqual(len(seen), len(ids))
+
+    def test_bad_flags_exit_2_and_no_broker_exits_1(self):
+        p = subprocess.run([WORKER], env=self.env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--brokers", p.stderr)
+        p = subprocess.run([WORKER, "--brokers", BROKERS, "--concurrency", "0"],
+                           env=self.env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        p = subprocess.run([WORKER, "--brokers", BROKERS, "--allow-env", "DTK"],
+                           env=self.env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        p = subprocess.run([WORKER, "--brokers", BROKERS, "--kafka-prop",
+                            "enable.auto.offset.store=true"],
+                           env=self.env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        p = subprocess.run([WORKER, "--brokers", "127.0.0.1:1", "--startup-timeout", "2"],
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr[-2000:])
+        self.assertIn("no Kafka broker reachable", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,291 @@
+/* dtk-worker: run the checks that dtk-dispatch publishes to Kafka
+ * (fleet.md "Worker"). This file turns flags, DTK_* variables and the
+ * --config file into dtk_worker_settings; worker.c does the work. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "report.h"
+#include "wlog.h"
+#include "worker.h"
+
+extern char **environ;
+
+static const dtk_opt_spec specs[] = {
+	{"brokers", 0, DTK_OPT_STRING, "DTK_KAFKA_BROKERS", "brokers", "LIST",
+	 "Kafka bootstrap servers (required)"},
+	{"group", 0, DTK_OPT_STRING, NULL, NULL, "G", "consumer group (dtk-workers)"},
+	{"topic", 0, DTK_OPT_STRING, NULL, NULL, "T", "request topic (dtk.check-requests)"},
+	{"results-topic", 0, DTK_OPT_STRING, NULL, NULL, "T", "result topic (dtk.check-results)"},
+	{"dlq-topic", 0, DTK_OPT_STRING, NULL, NULL, "T",
+	 "dead-letter topic (dtk.check-requests.dlq)"},
+	{"concurrency", 0, DTK_OPT_STRING, NULL, NULL, "N", "checks run at once (4)"},
+	{"redis", 0, DTK_OPT_STRING, "DTK_REDIS_URL", "redis", "URL",
+	 "alert state shared through Redis (redis://[:password@]host:port[/db])"},
+	{"default-max-connections", 0, DTK_OPT_STRING, NULL, NULL, "N",
+	 "connection limit per source (accepted; the limiter is not wired in yet)"},
+	{"limiter-fail-open", 0, DTK_OPT_FLAG, NULL, NULL, NULL,
+	 "run checks when Redis is down (accepted; the limiter is not wired in yet)"},
+	{"storage", 0, DTK_OPT_STRING, "DTK_STORAGE_URL", "storage", "URL",
+	 "storage for configs without one (sqlite:///, postgresql://, mysql://, clickhouse://)"},
+	{"metrics-port", 0, DTK_OPT_STRING, NULL, NULL, "P",
+	 "Prometheus endpoint (accepted; not served by this release)"},
+	{"drain-timeout", 0, DTK_OPT_STRING, NULL, NULL, "S",
+	 "on SIGTERM: wait S seconds for running checks (30)"},
+	{"startup-timeout", 0, DTK_OPT_STRING, NULL, NULL, "S",
+	 "give up when no broker (or Redis) answers within S seconds (60)"},
+	{"max-request-bytes", 0, DTK_OPT_STRING, NULL, NULL, "N",
+	 "larger requests go to the DLQ (1048576)"},
+	{"allow-unsigned", 0, DTK_OPT_FLAG, NULL, NULL, NULL,
+	 "run requests without a dtk-signature header"},
+	{"kafka-prop", 0, DTK_OPT_LIST, "-", NULL, "K=V",
+	 "a librdkafka property (repeatable; env DTK_KAFKA_PROP_<NAME>, '_' for '.')"},
+	{"allow-env", 0, DTK_OPT_LIST, NULL, NULL, "PREFIX",
+	 "variables configs may expand (repeatable; replaces the default list)"},
+	{"log-format", 0, DTK_OPT_STRING, NULL, NULL, "json|text", "log lines on stderr (json)"},
+	{"log-level", 0, DTK_OPT_STRING, NULL, NULL, "L", "debug, info, warn or error (info)"},
+	{"config", 0, DTK_OPT_STRING, NULL, "-", "FILE", "settings file (keys = flag names)"},
+	{"help", 'h', DTK_OPT_FLAG, "-", "-", NULL, "this help"},
+	{"version", 0, DTK_OPT_FLAG, "-", "-", NULL, "print the version"},
+};
+#define NSPECS (sizeof(specs) / sizeof(specs[0]))
+
+/* config.md: workers expand only these unless --allow-env says otherwise,
+ * and never DTK_* (the worker's own settings). */
+static const char *const default_allow_env[] = {"CLICKHOUSE_", "POSTGRES_", "PG",
+						"MYSQL_",      "MATTERMOST_", "SLACK_",
+						"WEBHOOK_",    "ALERTMANAGER_"};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dtk-worker --brokers LIST [options]\n\n"
+		   "Consumes check requests from Kafka in a consumer group, runs each check and\n"
+		   "publishes its result; a request's offset is stored once its result was\n"
+		   "delivered. SIGTERM or SIGINT drains (running checks finish), a second one\n"
+		   "exits at once.\n\n"
+		   "Every flag is also an environment variable (in brackets) and a key of the\n"
+		   "--config file; flags beat the environment, which beats the file. Requests are\n"
+		   "verified with DTK_SIGNING_KEYS (comma-separated) or DTK_SIGNING_KEY.\n\n");
+	dtk_opts_help(specs, NSPECS, f);
+	fprintf(f, "\nExit codes: 0 after a drain, 1 a fatal runtime error (no broker or Redis\n"
+		   "within --startup-timeout, a fatal Kafka error), 2 bad flags or settings.\n");
+}
+
+static const char *str_opt(const dtk_opts *o, const char *name, const char *def)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->str ? v->str : def;
+}
+
+static int flag_on(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->on;
+}
+
+/* Appends DTK_KAFKA_PROP_<NAME>=V variables to props as "name=V". */
+static int env_props(char ***props, size_t *n)
+{
+	static const char prefix[] = "DTK_KAFKA_PROP_";
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		char *kv = strdup(*e + sizeof(prefix) - 1);
+		if (!kv)
+			return -1;
+		for (char *c = kv; *c && *c != '='; c++)
+			*c = *c == '_' ? '.' : (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		char **np = realloc(*props, (*n + 2) * sizeof(*np));
+		if (!np) {
+			free(kv);
+			return -1;
+		}
+		*props = np;
+		(*props)[(*n)++] = kv;
+		(*props)[*n] = NULL;
+	}
+	return 0;
+}
+
+static int add_props(char ***props, size_t *n, char *const *list, size_t m)
+{
+	for (size_t i = 0; i < m; i++) {
+		char *kv = strdup(list[i]);
+		char **np = kv ? realloc(*props, (*n + 2) * sizeof(*np)) : NULL;
+		if (!np) {
+			free(kv);
+			return -1;
+		}
+		*props = np;
+		(*props)[(*n)++] = kv;
+		(*props)[*n] = NULL;
+	}
+	return 0;
+}
+
+/* Properties the worker's guarantees rest on: set by flags, not by
+ * --kafka-prop. */
+static const char *reserved_prop(char *const *props, size_t n)
+{
+	static const char *const reserved[] = {"bootstrap.servers", "group.id",
+					       "enable.auto.offset.store"};
+	for (size_t i = 0; i < n; i++)
+		for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++) {
+			size_t len = strlen(reserved[r]);
+			if (strncmp(props[i], reserved[r], len) == 0 && props[i][len] == '=')
+				return reserved[r];
+		}
+	return NULL;
+}
+
+static int seconds(const dtk_opts *o, const char *name, long def, long max, int64_t *ms,
+		   char *err, size_t errsz)
+{
+	long v;
+	if (dtk_opts_int(o, name, def, 1, max, &v, err, errsz) != 0)
+		return -1;
+	*ms = (int64_t)v * 1000;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	dtk_opts o;
+	char err[2048];
+	char **props = NULL;
+	size_t nprops = 0;
+	int rc = DTK_EXIT_USAGE;
+	dtk_worker_settings s;
+	memset(&s, 0, sizeof(s));
+	if (dtk_opts_parse(&o, specs, NSPECS, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-worker: %s\n", err);
+		goto out;
+	}
+	if (flag_on(&o, "help")) {
+		usage(stdout);
+		rc = DTK_EXIT_OK;
+		goto out;
+	}
+	if (flag_on(&o, "version")) {
+		printf("dtk-worker %s\n", DTK_VERSION);
+		rc = DTK_EXIT_OK;
+		goto out;
+	}
+	if (o.npositional) {
+		fprintf(stderr, "dtk-worker: unexpected argument '%s' (see --help)\n",
+			o.positional[0]);
+		goto out;
+	}
+	const char *fmt = str_opt(&o, "log-format", "json");
+	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0) {
+		fprintf(stderr, "dtk-worker: --log-format must be json or text, got '%s'\n", fmt);
+		goto out;
+	}
+	const char *lvl = str_opt(&o, "log-level", "info");
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	int level = -1;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(lvl, levels[i]) == 0)
+			level = i;
+	if (level < 0) {
+		fprintf(stderr, "dtk-worker: --log-level must be debug, info, warn or error\n");
+		goto out;
+	}
+	dtk_wlog_setup(strcmp(fmt, "json") == 0, (dtk_wlog_level)level);
+	s.brokers = str_opt(&o, "brokers", NULL);
+	if (!s.brokers || !*s.brokers) {
+		fprintf(stderr, "dtk-worker: --brokers is required (or DTK_KAFKA_BROKERS)\n");
+		goto out;
+	}
+	s.group = str_opt(&o, "group", "dtk-workers");
+	s.topic = str_opt(&o, "topic", "dtk.check-requests");
+	s.results_topic = str_opt(&o, "results-topic", "dtk.check-results");
+	s.dlq_topic = str_opt(&o, "dlq-topic", "dtk.check-requests.dlq");
+	s.redis_url = str_opt(&o, "redis", NULL);
+	s.storage_url = str_opt(&o, "storage", NULL);
+	if (s.redis_url && !*s.redis_url)
+		s.redis_url = NULL;
+	if (s.storage_url && !*s.storage_url)
+		s.storage_url = NULL;
+	long concurrency, max_bytes, unused;
+	if (dtk_opts_int(&o, "concurrency", 4, 1, 256, &concurrency, err, sizeof(err)) != 0 ||
+	    dtk_opts_int(&o, "max-request-bytes", (long)(1 << 20), 1024, 16L << 20, &max_bytes,
+			 err, sizeof(err)) != 0 ||
+	    dtk_opts_int(&o, "default-max-connections", 5, 1, 100000, &unused, err,
+			 sizeof(err)) != 0 ||
+	    dtk_opts_int(&o, "metrics-port", 9464, 1, 65535, &unused, err, sizeof(err)) != 0 ||
+	    seconds(&o, "drain-timeout", 30, 86400, &s.drain_timeout_ms, err, sizeof(err)) != 0 ||
+	    seconds(&o, "startup-timeout", 60, 86400, &s.startup_timeout_ms, err, sizeof(err)) !=
+		    0) {
+		fprintf(stderr, "dtk-worker: %s\n", err);
+		goto out;
+	}
+	s.concurrency = (size_t)concurrency;
+	s.max_request_bytes = (size_t)max_bytes;
+	s.allow_unsigned = flag_on(&o, "allow-unsigned");
+	s.signing_keys = getenv("DTK_SIGNING_KEYS");
+	if (!s.signing_keys || !*s.signing_keys)
+		s.signing_keys = getenv("DTK_SIGNING_KEY");
+	if (s.signing_keys && !*s.signing_keys)
+		s.signing_keys = NULL;
+
+	const dtk_opt_value *allow = dtk_opts_get(&o, "allow-env");
+	if (allow->n) {
+		for (size_t i = 0; i < allow->n; i++) {
+			const char *p = allow->list[i];
+			/* a prefix of "DTK_" (or "") would expand the worker's own settings */
+			if (strncmp(p, "DTK_", strlen(p) < 4 ? strlen(p) : 4) == 0) {
+				fprintf(stderr,
+					"dtk-worker: --allow-env '%s' would let configs read the "
+					"worker's DTK_* settings\n",
+					p);
+				goto out;
+			}
+		}
+		s.allow_env = (const char *const *)allow->list;
+		s.n_allow_env = allow->n;
+	} else {
+		s.allow_env = default_allow_env;
+		s.n_allow_env = sizeof(default_allow_env) / sizeof(default_allow_env[0]);
+	}
+
+	/* flags beat DTK_KAFKA_PROP_*, which beat the file: later ones win */
+	const dtk_opt_value *kp = dtk_opts_get(&o, "kafka-prop");
+	int from_flag = kp->set && strcmp(kp->origin, "flag") == 0;
+	if ((!from_flag && add_props(&props, &nprops, kp->list, kp->n) != 0) ||
+	    env_props(&props, &nprops) != 0 ||
+	    (from_flag && add_props(&props, &nprops, kp->list, kp->n) != 0)) {
+		fprintf(stderr, "dtk-worker: out of memory\n");
+		rc = DTK_EXIT_FAILED;
+		goto out;
+	}
+	const char *reserved = reserved_prop(props, nprops);
+	if (reserved) {
+		fprintf(stderr, "dtk-worker: --kafka-prop %s is set by the worker itself%s\n",
+			reserved,
+			strcmp(reserved, "enable.auto.offset.store") == 0
+				? " (offsets are stored only after a result was delivered)"
+				: " (use --brokers / --group)");
+		goto out;
+	}
+	s.kafka_props = (const char *const *)props;
+	s.n_kafka_props = nprops;
+	if (dtk_opts_get(&o, "metrics-port")->set)
+		dtk_wlog(DTK_WLOG_WARN, NULL, NULL,
+			 "--metrics-port is accepted but not served by this release");
+	if (dtk_opts_get(&o, "default-max-connections")->set ||
+	    flag_on(&o, "limiter-fail-open"))
+		dtk_wlog(DTK_WLOG_WARN, NULL, NULL,
+			 "--default-max-connections / --limiter-fail-open are accepted but the "
+			 "connection limiter is not wired into the worker yet");
+
+	dtk_worker_signals_install();
+	rc = dtk_worker_run(&s);
+out:
+	for (size_t i = 0; i < nprops; i++)
+		free(props[i]);
+	free(props);
+	dtk_opts_free(&o);
+	return rc;
+}
