@@ -208,11 +208,11 @@ int main(int argc, char **argv)
 		s.redis_url = NULL;
 	if (s.storage_url && !*s.storage_url)
 		s.storage_url = NULL;
-	long concurrency, max_bytes, unused;
+	long concurrency, max_bytes, max_conn, unused;
 	if (dtk_opts_int(&o, "concurrency", 4, 1, 256, &concurrency, err, sizeof(err)) != 0 ||
 	    dtk_opts_int(&o, "max-request-bytes", (long)(1 << 20), 1024, 16L << 20, &max_bytes,
 			 err, sizeof(err)) != 0 ||
-	    dtk_opts_int(&o, "default-max-connections", 5, 1, 100000, &unused, err,
+	    dtk_opts_int(&o, "default-max-connections", 5, 1, 100000, &max_conn, err,
 			 sizeof(err)) != 0 ||
 	    dtk_opts_int(&o, "metrics-port", 9464, 1, 65535, &unused, err, sizeof(err)) != 0 ||
 	    seconds(&o, "drain-timeout", 30, 86400, &s.drain_timeout_ms, err, sizeof(err)) != 0 ||
@@ -222,6 +222,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	s.concurrency = (size_t)concurrency;
+	s.default_max_connections = (int)max_conn;
+	s.limiter_fail_open = flag_on(&o, "limiter-fail-open");
 	s.max_request_bytes = (size_t)max_bytes;
 	s.allow_unsigned = flag_on(&o, "allow-unsigned");
 	s.signing_keys = getenv("DTK_SIGNING_KEYS");
@@ -274,11 +276,6 @@ int main(int argc, char **argv)
 	if (dtk_opts_get(&o, "metrics-port")->set)
 		dtk_wlog(DTK_WLOG_WARN, NULL, NULL,
 			 "--metrics-port is accepted but not served by this release");
-	if (dtk_opts_get(&o, "default-max-connections")->set ||
-	    flag_on(&o, "limiter-fail-open"))
-		dtk_wlog(DTK_WLOG_WARN, NULL, NULL,
-			 "--default-max-connections / --limiter-fail-open are accepted but the "
-			 "connection limiter is not wired into the worker yet");
 
 	dtk_worker_signals_install();
 	rc = dtk_worker_run(&s);

@@ -36,6 +36,7 @@
 
 #include "cfgcache.h"
 #include "check.h"
+#include "limiter.h"
 #include "message.h"
 #include "pool.h"
 #include "util/buf.h"
@@ -96,6 +97,7 @@ typedef struct wk {
 	dtk_pool *pool;
 	dtk_cfgcache *cache;
 	dtk_session **sessions;
+	dtk_limiter *limiter; /* connection limits per source, shared by the pool */
 	part *parts;
 	size_t nparts;
 	rd_kafka_topic_partition_list_t *paused;
@@ -601,6 +603,8 @@ static void run_job(void *ctx, size_t thread, dtk_wjob *job)
 			.deadline_ms = req.deadline_ms,
 			.redis_url = w->s->redis_url,
 			.owner = owner,
+			.limiter = w->limiter,
+			.default_max_connections = w->s->default_max_connections,
 		};
 		dtk_check_result *r = NULL;
 		if (dtk_check_run(cfg, &o, w->sessions[thread], &r) == 0 && r) {
@@ -1060,6 +1064,12 @@ int dtk_worker_run(const dtk_worker_settings *s)
 	}
 	rd_kafka_poll_set_consumer(w.consumer);
 	w.cache = dtk_cfgcache_new(CONFIG_CACHE_SIZE);
+	dtk_limiter_options lo = {.redis_url = s->redis_url, .fail_open = s->limiter_fail_open};
+	w.limiter = dtk_limiter_new(&lo, err, sizeof(err));
+	if (!w.limiter) {
+		dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "connection limiter: %s", err);
+		goto out;
+	}
 	w.sessions = calloc(s->concurrency, sizeof(*w.sessions));
 	if (!w.cache || !w.sessions)
 		goto out;
@@ -1136,6 +1146,7 @@ out:
 	for (size_t i = 0; w.sessions && i < s->concurrency; i++)
 		dtk_session_free(&w.sessions[i]);
 	free(w.sessions);
+	dtk_limiter_free(&w.limiter);
 	dtk_cfgcache_free(&w.cache);
 	for (size_t i = 0; i < w.nparts; i++) {
 		free(w.parts[i].off);

@@ -33,6 +33,8 @@ typedef struct dtk_worker_settings {
 	size_t n_kafka_props;
 	const char *const *allow_env; /* variable name prefixes configs may expand */
 	size_t n_allow_env;
+	int default_max_connections; /* sources naming no max_connections */
+	int limiter_fail_open;	     /* Redis unreachable: run checks unlimited */
 } dtk_worker_settings;
 
 /* Installs the SIGTERM/SIGINT handlers: the first signal starts a drain,

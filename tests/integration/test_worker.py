@@ -345,6 +345,57 @@ class Worker(unittest.TestCase):
             self.assertEqual(sorted(seen), sorted(set(seen)))  # no check ran twice
             self.assertEqual(len(seen), len(ids))
 
+    def test_limiting_six_workers_never_exceed_max_connections(self):
+        receiver = os.environ.get("DTK_RECEIVER_URL")
+        redis = os.environ.get("DTK_REDIS_URL")
+        if not receiver or not redis:
+            if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
+                self.fail("DTK_RECEIVER_URL and DTK_REDIS_URL are needed")
+            self.skipTest("needs the receiver and Redis (scripts/services.sh)")
+        import urllib.request
+        path = "/limit-%s" % self.prefix
+        body = json.dumps({"path": path, "responses": [
+            {"status": 200, "json": {"value": 5}, "delay": 0.3}]}).encode()
+        urllib.request.urlopen(urllib.request.Request(
+            receiver + "/_dtk/script", data=body, method="POST",
+            headers={"Content-Type": "application/json"}), timeout=10).read()
+        reqs = []
+        for i in range(24):
+            name = "lim%02d" % i
+            cfg = self.config(name, textwrap.dedent("""\
+                name: {name}
+                collector:
+                  type: http
+                  params:
+                    url: "{url}{path}/{name}"
+                    value_path: value
+                    retry_count: 1
+                    timeout: 30
+                    max_connections: 3
+                detector: {{type: threshold, params: {{threshold: 1000}}}}
+                storage: {{type: sqlite, params: {{path: "{db}"}}}}
+                schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
+                """).format(name=name, url=receiver, path=path,
+                            db=os.path.join(self.tmp.name, "lim.db")))
+            value = self.encode(name, cfg)
+            reqs.append(json.loads(value)["request_id"])
+            self.publish([self.message(name, value)])
+        env = dict(self.env, DTK_SIGNING_KEYS=KEY, DTK_REDIS_URL=redis)
+        workers = [self.start_worker("lim%d" % i, "--concurrency", "4", env=env)
+                   for i in range(6)]
+        got = self.results_by_id(self.read(self.results, 24, timeout=120))
+        for w in workers:
+            self.assertEqual(self.stop_worker(w), 0)
+        self.assertEqual(sorted(got), sorted(reqs))
+        statuses = [r["status"] for lst in got.values() for _, r in lst]
+        self.assertEqual(statuses.count("ok"), len(statuses), statuses)
+        with urllib.request.urlopen(receiver + "/_dtk/concurrency?path=" + path,
+                                    timeout=10) as resp:
+            conc = json.loads(resp.read())
+        self.assertEqual(conc["requests"], 24)
+        self.assertLessEqual(conc["max_in_flight"], 3, conc)
+        self.assertGreaterEqual(conc["max_in_flight"], 2, conc)  # the workers did overlap
+
     def test_bad_flags_exit_2_and_no_broker_exits_1(self):
         p = subprocess.run([WORKER], env=self.env, capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
