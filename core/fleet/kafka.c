@@ -65,6 +65,83 @@ static int apply_env(rd_kafka_conf_t *conf, const dtk_kafka_prop *required, size
 	return 0;
 }
 
+/* 1 when name is a librdkafka property (whatever value it would take). */
+static int known_property(const char *name)
+{
+	char err[256];
+	rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+	rd_kafka_conf_res_t r = rd_kafka_conf_set(scratch, name, "", err, sizeof(err));
+	rd_kafka_conf_destroy(scratch);
+	return r != RD_KAFKA_CONF_UNKNOWN;
+}
+
+/* --kafka-prop values, split at commas like every list option: a piece
+ * that does not start with a known property's "name=" continues the
+ * previous value (ssl.cipher.suites=A,B). */
+static int apply_props(rd_kafka_conf_t *conf, const dtk_kafka_settings *s,
+		       const dtk_kafka_prop *required, size_t nrequired, char *errstr,
+		       size_t errstr_size)
+{
+	dtk_buf name, value;
+	int rc = -1;
+	dtk_buf_init(&name, 256);
+	dtk_buf_init(&value, 64 << 10);
+	for (size_t i = 0; i <= s->nprops; i++) {
+		const char *kv = i < s->nprops ? s->props[i] : NULL, *eq = kv ? strchr(kv, '=') : NULL;
+		int starts = 0;
+		if (eq && eq != kv) {
+			dtk_buf prefix;
+			dtk_buf_init(&prefix, 256);
+			dtk_buf_add(&prefix, kv, (size_t)(eq - kv));
+			starts = !prefix.failed && known_property(dtk_buf_str(&prefix));
+			dtk_buf_free(&prefix);
+		}
+		if (kv && !starts && name.len) {
+			dtk_buf_printf(&value, ",%s", kv);
+			continue;
+		}
+		if (name.len) {
+			if (value.failed) {
+				snprintf(errstr, errstr_size, "--kafka-prop %s: value too long",
+					 dtk_buf_str(&name));
+				goto out;
+			}
+			if (check_required(required, nrequired, dtk_buf_str(&name),
+					   dtk_buf_str(&value), "--kafka-prop", errstr,
+					   errstr_size) != 0 ||
+			    conf_set(conf, dtk_buf_str(&name), dtk_buf_str(&value), "--kafka-prop",
+				     errstr, errstr_size) != 0)
+				goto out;
+		}
+		if (!kv)
+			break;
+		if (!eq || eq == kv || (!starts && !name.len)) {
+			/* an unknown name: librdkafka says so */
+			if (eq && eq != kv) {
+				dtk_buf_reset(&name);
+				dtk_buf_add(&name, kv, (size_t)(eq - kv));
+				conf_set(conf, dtk_buf_str(&name), eq + 1, "--kafka-prop", errstr,
+					 errstr_size);
+			} else {
+				snprintf(errstr, errstr_size,
+					 "--kafka-prop '%.200s': expected NAME=VALUE (a librdkafka "
+					 "property)",
+					 kv);
+			}
+			goto out;
+		}
+		dtk_buf_reset(&name);
+		dtk_buf_reset(&value);
+		dtk_buf_add(&name, kv, (size_t)(eq - kv));
+		dtk_buf_adds(&value, eq + 1);
+	}
+	rc = 0;
+out:
+	dtk_buf_free(&name);
+	dtk_buf_free(&value);
+	return rc;
+}
+
 rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka_prop *defaults,
 				    size_t ndefaults, const dtk_kafka_prop *required,
 				    size_t nrequired, char *errstr, size_t errstr_size)
@@ -85,22 +162,8 @@ rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka
 			goto fail;
 	if (apply_env(conf, required, nrequired, errstr, errstr_size) != 0)
 		goto fail;
-	for (size_t i = 0; i < s->nprops; i++) {
-		const char *kv = s->props[i], *eq = strchr(kv, '=');
-		char name[256];
-		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name)) {
-			snprintf(errstr, errstr_size,
-				 "--kafka-prop '%.200s': expected NAME=VALUE (a librdkafka property)",
-				 kv);
-			goto fail;
-		}
-		memcpy(name, kv, (size_t)(eq - kv));
-		name[eq - kv] = '\0';
-		if (check_required(required, nrequired, name, eq + 1, "--kafka-prop", errstr,
-				   errstr_size) != 0 ||
-		    conf_set(conf, name, eq + 1, "--kafka-prop", errstr, errstr_size) != 0)
-			goto fail;
-	}
+	if (apply_props(conf, s, required, nrequired, errstr, errstr_size) != 0)
+		goto fail;
 	for (size_t i = 0; i < nrequired; i++)
 		if (conf_set(conf, required[i].name, required[i].value, "required", errstr,
 			     errstr_size) != 0)

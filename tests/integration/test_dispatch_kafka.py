@@ -369,6 +369,10 @@ class DispatchKafka(unittest.TestCase):
         env = dict(self.env, DTK_KAFKA_PROP_CLIENT_ID="it-client")
         p = self.dispatch("--tags", "t", "--create-topics", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
+        # list options split at commas; a property value keeps its commas
+        p = self.dispatch("--tags", "t", "--kafka-prop", "client.rack=rack-a,rack-b",
+                          "--kafka-prop", "linger.ms=5")
+        self.assertEqual(p.returncode, 0, p.stderr)
 
 
 if __name__ == "__main__":
