@@ -294,7 +294,9 @@ static int take_result(const rd_kafka_message_t *m, const char *dispatch_id, con
 	const char *did = dtk_value_cstr(dtk_value_map_get(v, "dispatch_id"));
 	const char *rid = dtk_value_cstr(dtk_value_map_get(v, "request_id"));
 	const dtk_value *status = dtk_value_map_get(v, "status");
-	if (!did || !rid || strcmp(did, dispatch_id) != 0 || !status || status->type != DTK_V_STR)
+	/* what the report prints must be there */
+	if (!did || !rid || strcmp(did, dispatch_id) != 0 || !status || status->type != DTK_V_STR ||
+	    !dtk_value_cstr(dtk_value_map_get(v, "metric")))
 		goto skip;
 	id_slot key = {.id = rid};
 	const id_slot *hit = bsearch(&key, ids, n, sizeof(*ids), cmp_slot);
