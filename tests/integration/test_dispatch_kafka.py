@@ -18,9 +18,9 @@ import hmac
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import textwrap
-import threading
 import time
 import unittest
 import uuid
@@ -376,4 +376,9 @@ class DispatchKafka(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    prog = unittest.main(exit=False, verbosity=2)
+    r = prog.result
+    # everything skipped (a skip in setUpClass runs no test): ctest's "Not Run"
+    if r.wasSuccessful() and r.skipped and r.testsRun <= len(r.skipped):
+        sys.exit(77)
+    sys.exit(0 if r.wasSuccessful() else 1)
