@@ -292,6 +292,18 @@ const dtk_opt_value *dtk_opts_get(const dtk_opts *o, const char *name)
 	return NULL;
 }
 
+int dtk_opts_on(const dtk_opts *o, const char *name)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->on;
+}
+
+const char *dtk_opts_str(const dtk_opts *o, const char *name, const char *def)
+{
+	const dtk_opt_value *v = dtk_opts_get(o, name);
+	return v && v->set && v->str ? v->str : def;
+}
+
 int dtk_opts_int(const dtk_opts *o, const char *name, long def, long min, long max, long *out,
 		 char *errstr, size_t errstr_size)
 {

@@ -54,6 +54,11 @@ void dtk_opts_free(dtk_opts *o);
 /* The value of the spec named name (NULL when unknown). */
 const dtk_opt_value *dtk_opts_get(const dtk_opts *o, const char *name);
 
+/* 1 when the FLAG setting name is on. */
+int dtk_opts_on(const dtk_opts *o, const char *name);
+/* The STRING setting name, or def when unset. Borrowed from o. */
+const char *dtk_opts_str(const dtk_opts *o, const char *name, const char *def);
+
 /* A positive integer setting, or def when unset; -1 with errstr when the
  * value is not an integer in [min, max]. */
 int dtk_opts_int(const dtk_opts *o, const char *name, long def, long min, long max, long *out,

@@ -14,18 +14,6 @@
  * this, for the request to be picked up and the result to come back */
 #define WAIT_MARGIN_S 30
 
-static int flag_on(const dtk_opts *o, const char *name)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set && v->on;
-}
-
-static const char *str_opt(const dtk_opts *o, const char *name)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set ? v->str : NULL;
-}
-
 /* What became of one selected config. */
 typedef struct fleet_item {
 	dtk_request req;
@@ -202,7 +190,7 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 {
 	char err[2048], host[128] = "localhost", source[192];
 	long partitions, rf, timeout_s = 0;
-	int rc = DTK_EXIT_USAGE, wait = flag_on(o, "wait"), shown = 0;
+	int rc = DTK_EXIT_USAGE, wait = dtk_opts_on(o, "wait"), shown = 0;
 	dtk_dispatch *d = NULL;
 	fleet_item *fi = calloc(n ? n : 1, sizeof(*fi));
 	dtk_dispatch_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
@@ -232,12 +220,12 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 	snprintf(source, sizeof(source), "/dtk-dispatch/%s", host);
 	const char *key = getenv("DTK_SIGNING_KEY");
 	dtk_dispatch_opts dopt = {
-		.kafka = {.brokers = str_opt(o, "brokers"),
+		.kafka = {.brokers = dtk_opts_str(o, "brokers", NULL),
 			  .props = (const char *const *)props->list,
 			  .nprops = props->n},
-		.topic = str_opt(o, "topic"),
-		.results_topic = str_opt(o, "results-topic"),
-		.dlq_topic = str_opt(o, "dlq-topic"),
+		.topic = dtk_opts_str(o, "topic", NULL),
+		.results_topic = dtk_opts_str(o, "results-topic", NULL),
+		.dlq_topic = dtk_opts_str(o, "dlq-topic", NULL),
 		.source = source,
 		.signing_key = key,
 	};
@@ -248,7 +236,7 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 	if (!key || !*key)
 		fprintf(stderr, "dtk-dispatch: DTK_SIGNING_KEY is not set: the requests are unsigned "
 				"(workers run them only with --allow-unsigned)\n");
-	if (flag_on(o, "create-topics") &&
+	if (dtk_opts_on(o, "create-topics") &&
 	    dtk_dispatch_create_topics(d, (int)partitions, (int)rf, err, sizeof(err)) != 0) {
 		rc = fail_early(items, n, "--create-topics", err);
 		goto out;
@@ -261,15 +249,15 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 		rc = fail_early(items, n, "--wait", err);
 		goto out;
 	}
-	const char *results_topic = str_opt(o, "results-topic");
+	const char *results_topic = dtk_opts_str(o, "results-topic", NULL);
 	dtk_fleet_request_opts ro = {
 		.dispatch_id = dispatch_id,
-		.profiles_path = str_opt(o, "profiles"),
+		.profiles_path = dtk_opts_str(o, "profiles", NULL),
 		.requested_time = requested_time,
-		.no_align = flag_on(o, "no-align"),
+		.no_align = dtk_opts_on(o, "no-align"),
 		.dispatched_at_ms = dtk_now_ms(),
-		.store = !flag_on(o, "no-store"),
-		.alerts = !flag_on(o, "no-alerts"),
+		.store = !dtk_opts_on(o, "no-store"),
+		.alerts = !dtk_opts_on(o, "no-alerts"),
 		/* workers answer on the default topic unless told otherwise */
 		.reply_to = results_topic && strcmp(results_topic, DTK_DISPATCH_RESULT_TOPIC) != 0
 				    ? results_topic
@@ -320,7 +308,7 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 			}
 	}
 	rc = report(items, fi, n, dispatch_id, dtk_dispatch_topic(d), wait, timeout_s, json,
-		    flag_on(o, "fail-on-anomaly"));
+		    dtk_opts_on(o, "fail-on-anomaly"));
 out:
 	dtk_dispatch_free(&d);
 	for (size_t i = 0; fi && i < n; i++) {

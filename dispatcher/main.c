@@ -73,18 +73,6 @@ static void usage(FILE *f)
 		   "3 anomalies with --fail-on-anomaly (2 before 1 before 3 before 0).\n");
 }
 
-static int flag_on(const dtk_opts *o, const char *name)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set && v->on;
-}
-
-static const char *str_opt(const dtk_opts *o, const char *name)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set ? v->str : NULL;
-}
-
 static void set_str(dtk_value *m, const char *k, const char *v)
 {
 	dtk_value_map_set_str(m, k, v);
@@ -167,12 +155,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dtk-dispatch: %s\n", err);
 		goto out;
 	}
-	if (flag_on(&o, "help")) {
+	if (dtk_opts_on(&o, "help")) {
 		usage(stdout);
 		rc = DTK_EXIT_OK;
 		goto out;
 	}
-	if (flag_on(&o, "version")) {
+	if (dtk_opts_on(&o, "version")) {
 		printf("dtk-dispatch %s\n", DTK_VERSION);
 		rc = DTK_EXIT_OK;
 		goto out;
@@ -182,7 +170,7 @@ int main(int argc, char **argv)
 			o.positional[0]);
 		goto out;
 	}
-	const char *brokers = str_opt(&o, "brokers");
+	const char *brokers = dtk_opts_str(&o, "brokers", NULL);
 	int fleet = brokers && *brokers;
 	for (size_t i = 0; !fleet && i < sizeof(kafka_only) / sizeof(kafka_only[0]); i++) {
 		const dtk_opt_value *v = dtk_opts_get(&o, kafka_only[i]);
@@ -192,7 +180,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	const char *output = str_opt(&o, "output");
+	const char *output = dtk_opts_str(&o, "output", NULL);
 	if (output && strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
 		fprintf(stderr, "dtk-dispatch: --output must be text or json, got '%s'\n", output);
 		goto out;
@@ -204,18 +192,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	const dtk_opt_value *tags = dtk_opts_get(&o, "tags"), *excl = dtk_opts_get(&o, "exclude-tags");
-	const char *metric = str_opt(&o, "metric");
-	int due = flag_on(&o, "due");
+	const char *metric = dtk_opts_str(&o, "metric", NULL);
+	int due = dtk_opts_on(&o, "due");
 	if (!tags->n && !excl->n && !metric && !due) {
 		fprintf(stderr, "dtk-dispatch: select configs with --tags, --exclude-tags, --metric or "
 				"--due\n");
 		goto out;
 	}
-	dtk_check_options check = {.no_align = flag_on(&o, "no-align"),
-				   .no_store = flag_on(&o, "no-store"),
-				   .no_alerts = flag_on(&o, "no-alerts"),
-				   .redis_url = str_opt(&o, "redis")};
-	const char *t = str_opt(&o, "execution-time");
+	dtk_check_options check = {.no_align = dtk_opts_on(&o, "no-align"),
+				   .no_store = dtk_opts_on(&o, "no-store"),
+				   .no_alerts = dtk_opts_on(&o, "no-alerts"),
+				   .redis_url = dtk_opts_str(&o, "redis", NULL)};
+	const char *t = dtk_opts_str(&o, "execution-time", NULL);
 	if (t) {
 		if (dtk_report_parse_time(t, &check.requested_time) != 0)
 			goto out;
@@ -231,18 +219,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	check.dispatch_id = dispatch_id;
-	const char *dir = str_opt(&o, "config-dir");
-	int dry = flag_on(&o, "dry-run");
+	const char *dir = dtk_opts_str(&o, "config-dir", NULL);
+	int dry = dtk_opts_on(&o, "dry-run");
 	dtk_select_opts sel = {
 		.filter = {.tags = (const char *const *)tags->list,
 			   .ntags = tags->n,
 			   .exclude = (const char *const *)excl->list,
 			   .nexclude = excl->n,
-			   .match_all = flag_on(&o, "match-all")},
+			   .match_all = dtk_opts_on(&o, "match-all")},
 		.metric = metric,
 		.due = due,
 		.now = check.requested_time,
-		.profiles = str_opt(&o, "profiles"),
+		.profiles = dtk_opts_str(&o, "profiles", NULL),
 		/* a publisher needs none of the workers' secrets */
 		.load_strict = !dry && !fleet,
 	};
@@ -269,7 +257,7 @@ int main(int argc, char **argv)
 	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
 	dtk_select_run(items, nitems, (size_t)parallel, &check);
 	dtk_report_stdout_restore(saved_stdout);
-	rc = report(items, nitems, dispatch_id, json, flag_on(&o, "fail-on-anomaly"));
+	rc = report(items, nitems, dispatch_id, json, dtk_opts_on(&o, "fail-on-anomaly"));
 out:
 	dtk_select_release(&items, nitems);
 	dtk_opts_free(&o);

@@ -72,18 +72,6 @@ static void usage(FILE *f)
 		   "within --startup-timeout, a fatal Kafka error), 2 bad flags or settings.\n");
 }
 
-static const char *str_opt(const dtk_opts *o, const char *name, const char *def)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set && v->str ? v->str : def;
-}
-
-static int flag_on(const dtk_opts *o, const char *name)
-{
-	const dtk_opt_value *v = dtk_opts_get(o, name);
-	return v && v->set && v->on;
-}
-
 /* Appends DTK_KAFKA_PROP_<NAME>=V variables to props as "name=V". */
 static int env_props(char ***props, size_t *n)
 {
@@ -162,12 +150,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dtk-worker: %s\n", err);
 		goto out;
 	}
-	if (flag_on(&o, "help")) {
+	if (dtk_opts_on(&o, "help")) {
 		usage(stdout);
 		rc = DTK_EXIT_OK;
 		goto out;
 	}
-	if (flag_on(&o, "version")) {
+	if (dtk_opts_on(&o, "version")) {
 		printf("dtk-worker %s\n", DTK_VERSION);
 		rc = DTK_EXIT_OK;
 		goto out;
@@ -177,12 +165,12 @@ int main(int argc, char **argv)
 			o.positional[0]);
 		goto out;
 	}
-	const char *fmt = str_opt(&o, "log-format", "json");
+	const char *fmt = dtk_opts_str(&o, "log-format", "json");
 	if (strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0) {
 		fprintf(stderr, "dtk-worker: --log-format must be json or text, got '%s'\n", fmt);
 		goto out;
 	}
-	const char *lvl = str_opt(&o, "log-level", "info");
+	const char *lvl = dtk_opts_str(&o, "log-level", "info");
 	static const char *const levels[] = {"debug", "info", "warn", "error"};
 	int level = -1;
 	for (int i = 0; i < 4; i++)
@@ -193,17 +181,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	dtk_wlog_setup(strcmp(fmt, "json") == 0, (dtk_wlog_level)level);
-	s.brokers = str_opt(&o, "brokers", NULL);
+	s.brokers = dtk_opts_str(&o, "brokers", NULL);
 	if (!s.brokers || !*s.brokers) {
 		fprintf(stderr, "dtk-worker: --brokers is required (or DTK_KAFKA_BROKERS)\n");
 		goto out;
 	}
-	s.group = str_opt(&o, "group", "dtk-workers");
-	s.topic = str_opt(&o, "topic", "dtk.check-requests");
-	s.results_topic = str_opt(&o, "results-topic", "dtk.check-results");
-	s.dlq_topic = str_opt(&o, "dlq-topic", "dtk.check-requests.dlq");
-	s.redis_url = str_opt(&o, "redis", NULL);
-	s.storage_url = str_opt(&o, "storage", NULL);
+	s.group = dtk_opts_str(&o, "group", "dtk-workers");
+	s.topic = dtk_opts_str(&o, "topic", "dtk.check-requests");
+	s.results_topic = dtk_opts_str(&o, "results-topic", "dtk.check-results");
+	s.dlq_topic = dtk_opts_str(&o, "dlq-topic", "dtk.check-requests.dlq");
+	s.redis_url = dtk_opts_str(&o, "redis", NULL);
+	s.storage_url = dtk_opts_str(&o, "storage", NULL);
 	if (s.redis_url && !*s.redis_url)
 		s.redis_url = NULL;
 	if (s.storage_url && !*s.storage_url)
@@ -223,9 +211,9 @@ int main(int argc, char **argv)
 	}
 	s.concurrency = (size_t)concurrency;
 	s.default_max_connections = (int)max_conn;
-	s.limiter_fail_open = flag_on(&o, "limiter-fail-open");
+	s.limiter_fail_open = dtk_opts_on(&o, "limiter-fail-open");
 	s.max_request_bytes = (size_t)max_bytes;
-	s.allow_unsigned = flag_on(&o, "allow-unsigned");
+	s.allow_unsigned = dtk_opts_on(&o, "allow-unsigned");
 	s.signing_keys = getenv("DTK_SIGNING_KEYS");
 	if (!s.signing_keys || !*s.signing_keys)
 		s.signing_keys = getenv("DTK_SIGNING_KEY");
