@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "dispatch_report.h"
 #include "report.h"
 #include "request.h"
 #include "util/clock.h"
@@ -22,11 +23,6 @@ typedef struct fleet_item {
 	dtk_value *result; /* with --wait */
 } fleet_item;
 
-typedef struct fleet_counts {
-	size_t selected, published, undelivered, results, ok, anomaly, error, expired, rejected,
-		missing, invalid;
-} fleet_counts;
-
 static void progress_line(size_t got, size_t total, int64_t left_ms, void *ctx)
 {
 	int *shown = ctx;
@@ -34,141 +30,6 @@ static void progress_line(size_t got, size_t total, int64_t left_ms, void *ctx)
 		(long long)((left_ms + 999) / 1000));
 	fflush(stderr);
 	*shown = 1;
-}
-
-/* The exit code and counter of one result's status. */
-static int count_status(fleet_counts *c, const char *status, int fail_on_anomaly)
-{
-	c->results++;
-	if (strcmp(status, "ok") == 0) {
-		c->ok++;
-		return DTK_EXIT_OK;
-	}
-	if (strcmp(status, "anomaly") == 0) {
-		c->anomaly++;
-		return fail_on_anomaly ? DTK_EXIT_ANOMALY : DTK_EXIT_OK;
-	}
-	if (strcmp(status, "expired") == 0)
-		c->expired++;
-	else if (strcmp(status, "rejected") == 0)
-		c->rejected++;
-	else
-		c->error++;
-	return DTK_EXIT_FAILED;
-}
-
-static void push_map(dtk_value *list, dtk_value *m)
-{
-	if (dtk_value_list_push(list, m) != 0)
-		dtk_value_free(&m);
-}
-
-static int report(const dtk_selected *items, fleet_item *fi, size_t n, const char *dispatch_id,
-		  const char *topic, int waited, int64_t timeout_s, int json, int fail_on_anomaly)
-{
-	int rc = DTK_EXIT_OK;
-	fleet_counts c = {.selected = n};
-	dtk_value *results = dtk_value_list(), *inv = dtk_value_list(), *reqs = dtk_value_list(),
-		  *undelivered = dtk_value_list();
-	for (size_t i = 0; i < n; i++) {
-		const dtk_selected *it = &items[i];
-		if (it->error) {
-			c.invalid++;
-			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
-			dtk_value *e = dtk_value_map();
-			dtk_value_map_set_str(e, "path", it->path);
-			dtk_value_map_set_str(e, "error", it->error);
-			push_map(inv, e);
-			if (!json)
-				fprintf(stderr, "dtk-dispatch: config error: %s\n", it->error);
-			continue;
-		}
-		const dtk_request *req = &fi[i].req;
-		char exec[48];
-		dtk_format_time(req->execution_time * 1000, 0, exec, sizeof(exec));
-		if (fi[i].msg.error[0]) {
-			c.undelivered++;
-			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
-			dtk_value *u = dtk_value_map();
-			dtk_value_map_set_str(u, "metric", req->metric);
-			dtk_value_map_set_str(u, "request_id", req->request_id);
-			dtk_value_map_set_str(u, "error", fi[i].msg.error);
-			push_map(undelivered, u);
-			fprintf(stderr, "dtk-dispatch: %s: %s\n", req->metric, fi[i].msg.error);
-			continue;
-		}
-		c.published++;
-		dtk_value *r = dtk_value_map();
-		dtk_value_map_set_str(r, "metric", req->metric);
-		dtk_value_map_set_str(r, "request_id", req->request_id);
-		dtk_value_map_set_str(r, "execution_time", exec);
-		dtk_value_map_set_int(r, "partition", fi[i].msg.partition);
-		dtk_value_map_set_int(r, "offset", fi[i].msg.offset);
-		push_map(reqs, r);
-		if (!waited) {
-			if (!json)
-				printf("published %s at %s: request %s\n", req->metric, exec,
-				       req->request_id);
-			continue;
-		}
-		if (!fi[i].result) {
-			c.missing++;
-			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
-			fprintf(stderr, "dtk-dispatch: %s: no result within %llds (request %s)\n",
-				req->metric, (long long)timeout_s, req->request_id);
-			continue;
-		}
-		const char *status = dtk_value_cstr(dtk_value_map_get(fi[i].result, "status"));
-		dtk_check_result res = {.status = status, .json = fi[i].result};
-		rc = dtk_report_exit_merge(rc, count_status(&c, status, fail_on_anomaly));
-		dtk_report_errors(&res);
-		if (json) {
-			if (dtk_value_list_push(results, fi[i].result) == 0)
-				fi[i].result = NULL;
-		} else {
-			dtk_report_text(stdout, &res);
-		}
-	}
-	if (json) {
-		dtk_value *doc = dtk_value_map(), *sum = dtk_value_map();
-		dtk_value_map_set_str(doc, "dispatch_id", dispatch_id);
-		const struct {
-			const char *k;
-			size_t v;
-		} fields[] = {{"selected", c.selected},	  {"published", c.published},
-			      {"results", c.results},	  {"ok", c.ok},
-			      {"anomaly", c.anomaly},	  {"error", c.error},
-			      {"expired", c.expired},	  {"rejected", c.rejected},
-			      {"missing", c.missing},	  {"invalid_configs", c.invalid},
-			      {"undelivered", c.undelivered}};
-		for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
-			dtk_value_map_set_int(sum, fields[k].k, (int64_t)fields[k].v);
-		dtk_value_map_set(doc, "summary", sum);
-		dtk_value_map_set(doc, "results", results);
-		dtk_value_map_set(doc, "invalid", inv);
-		dtk_value_map_set(doc, "requests", reqs);
-		dtk_value_map_set(doc, "undelivered", undelivered);
-		dtk_report_json(stdout, doc, 0);
-		dtk_value_free(&doc);
-		return rc;
-	}
-	if (waited)
-		printf("\ndispatch %s (Kafka, %s): selected %zu, published %zu, ok %zu, anomaly %zu, "
-		       "error %zu, expired %zu, rejected %zu, missing %zu, invalid configs %zu%s",
-		       dispatch_id, topic, c.selected, c.published, c.ok, c.anomaly, c.error,
-		       c.expired, c.rejected, c.missing, c.invalid, c.undelivered ? "" : "\n");
-	else
-		printf("\ndispatch %s (Kafka, %s): selected %zu, published %zu, invalid configs "
-		       "%zu%s",
-		       dispatch_id, topic, c.selected, c.published, c.invalid,
-		       c.undelivered ? "" : "\n");
-	if (c.undelivered)
-		printf(", undelivered %zu\n", c.undelivered);
-	dtk_value_free(&results);
-	dtk_value_free(&inv);
-	dtk_value_free(&reqs);
-	dtk_value_free(&undelivered);
-	return rc;
 }
 
 /* Before anything is published: the error, and the configs that were
@@ -188,6 +49,7 @@ static int fail_early(const dtk_selected *items, size_t n, const char *what, con
 int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char *dispatch_id,
 		   int64_t requested_time, int json)
 {
+	dispatch_entry *entries = NULL;
 	char err[2048], host[128] = "localhost", source[192];
 	long partitions, rf, timeout_s = 0;
 	int rc = DTK_EXIT_USAGE, wait = dtk_opts_on(o, "wait"), shown = 0;
@@ -307,14 +169,37 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 				got[j++] = NULL;
 			}
 	}
-	rc = report(items, fi, n, dispatch_id, dtk_dispatch_topic(d), wait, timeout_s, json,
-		    dtk_opts_on(o, "fail-on-anomaly"));
+	entries = calloc(n ? n : 1, sizeof(*entries));
+	if (!entries) {
+		rc = DTK_EXIT_FAILED;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].error)
+			continue;
+		entries[i] = (dispatch_entry){.metric = fi[i].req.metric,
+					      .request_id = fi[i].req.request_id,
+					      .execution_time = fi[i].req.execution_time,
+					      .undelivered = fi[i].msg.error[0] ? fi[i].msg.error : NULL,
+					      .has_position = 1,
+					      .partition = fi[i].msg.partition,
+					      .offset = fi[i].msg.offset,
+					      .result = fi[i].result};
+		fi[i].result = NULL;
+	}
+	char where[300];
+	snprintf(where, sizeof(where), "Kafka, %s", dtk_dispatch_topic(d));
+	rc = dispatch_report(items, entries, n, dispatch_id, where, wait, timeout_s, json,
+			     dtk_opts_on(o, "fail-on-anomaly"));
 out:
 	dtk_dispatch_free(&d);
 	for (size_t i = 0; fi && i < n; i++) {
 		dtk_request_clear(&fi[i].req);
 		dtk_value_free(&fi[i].result);
 	}
+	for (size_t i = 0; entries && i < n; i++)
+		dtk_value_free(&entries[i].result);
+	free(entries);
 	free(fi);
 	free(msgs);
 	free(msg_item);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "dispatch_report.h"
 #include "fleet.h"
 #include "message.h"
 #include "options.h"
@@ -73,74 +74,28 @@ static void usage(FILE *f)
 		   "3 anomalies with --fail-on-anomaly (2 before 1 before 3 before 0).\n");
 }
 
-static void set_str(dtk_value *m, const char *k, const char *v)
+/* The in-process run as report entries: each result object moves into
+ * the entry. */
+static int report_in_process(dtk_selected *items, size_t n, const char *dispatch_id, int json,
+			     int fail_on_anomaly)
 {
-	dtk_value_map_set_str(m, k, v);
-}
-
-static int report(dtk_selected *items, size_t n, const char *dispatch_id, int json,
-		  int fail_on_anomaly)
-{
-	int rc = DTK_EXIT_OK;
-	dtk_value *results = dtk_value_list(), *inv = dtk_value_list();
+	dispatch_entry *e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
+		return DTK_EXIT_FAILED;
 	for (size_t i = 0; i < n; i++) {
-		dtk_selected *it = &items[i];
-		if (it->error) {
-			rc = dtk_report_exit_merge(rc, DTK_EXIT_USAGE);
-			if (json) {
-				dtk_value *e = dtk_value_map();
-				set_str(e, "path", it->path);
-				set_str(e, "error", it->error);
-				if (dtk_value_list_push(inv, e) != 0)
-					dtk_value_free(&e);
-			} else {
-				fprintf(stderr, "dtk-dispatch: config error: %s\n", it->error);
-			}
+		if (items[i].error)
 			continue;
-		}
-		if (!it->result) {
-			rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
-			continue;
-		}
-		rc = dtk_report_exit_merge(rc, dtk_report_exit(it->result, fail_on_anomaly));
-		dtk_report_errors(it->result);
-		if (json) {
-			if (dtk_value_list_push(results, it->result->json) == 0)
-				it->result->json = NULL;
-		} else {
-			dtk_report_text(stdout, it->result);
+		e[i].metric = items[i].name;
+		if (items[i].result) {
+			e[i].result = items[i].result->json;
+			items[i].result->json = NULL;
 		}
 	}
-	dtk_select_counts c;
-	dtk_select_count(items, n, &c);
-	size_t missing = c.selected - c.invalid - c.results;
-	if (missing)
-		rc = dtk_report_exit_merge(rc, DTK_EXIT_FAILED);
-	if (json) {
-		dtk_value *doc = dtk_value_map(), *sum = dtk_value_map();
-		set_str(doc, "dispatch_id", dispatch_id);
-		dtk_value_map_set_int(sum, "selected", (int64_t)c.selected);
-		dtk_value_map_set_int(sum, "published", (int64_t)(c.selected - c.invalid));
-		dtk_value_map_set_int(sum, "results", (int64_t)c.results);
-		dtk_value_map_set_int(sum, "ok", (int64_t)c.ok);
-		dtk_value_map_set_int(sum, "anomaly", (int64_t)c.anomaly);
-		dtk_value_map_set_int(sum, "error", (int64_t)c.error);
-		dtk_value_map_set_int(sum, "expired", 0);
-		dtk_value_map_set_int(sum, "rejected", 0);
-		dtk_value_map_set_int(sum, "missing", (int64_t)missing);
-		dtk_value_map_set_int(sum, "invalid_configs", (int64_t)c.invalid);
-		dtk_value_map_set(doc, "summary", sum);
-		dtk_value_map_set(doc, "results", results);
-		dtk_value_map_set(doc, "invalid", inv);
-		dtk_report_json(stdout, doc, 0);
-		dtk_value_free(&doc);
-	} else {
-		printf("\ndispatch %s (in-process): selected %zu, ok %zu, anomaly %zu, error %zu, "
-		       "missing %zu, invalid configs %zu\n",
-		       dispatch_id, c.selected, c.ok, c.anomaly, c.error, missing, c.invalid);
-		dtk_value_free(&results);
-		dtk_value_free(&inv);
-	}
+	int rc = dispatch_report(items, e, n, dispatch_id, "in-process", 1, 0, json,
+				 fail_on_anomaly);
+	for (size_t i = 0; i < n; i++)
+		dtk_value_free(&e[i].result);
+	free(e);
 	return rc;
 }
 
@@ -257,7 +212,7 @@ int main(int argc, char **argv)
 	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
 	dtk_select_run(items, nitems, (size_t)parallel, &check);
 	dtk_report_stdout_restore(saved_stdout);
-	rc = report(items, nitems, dispatch_id, json, dtk_opts_on(&o, "fail-on-anomaly"));
+	rc = report_in_process(items, nitems, dispatch_id, json, dtk_opts_on(&o, "fail-on-anomaly"));
 out:
 	dtk_select_release(&items, nitems);
 	dtk_opts_free(&o);
