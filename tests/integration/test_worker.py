@@ -32,6 +32,13 @@ KEY = "worker-test-signing-key"
 T = 1730557800  # 2024-11-02T14:30:00Z
 PARTITIONS = 6
 
+try:  # the pinned test virtualenv has jsonschema (tests/requirements.txt)
+    import jsonschema
+    with open(os.path.join(SOURCE, "schemas", "check-result.v1.json")) as _f:
+        RESULT_SCHEMA = jsonschema.Draft202012Validator(json.load(_f))
+except ImportError:  # run by hand with a bare python3
+    RESULT_SCHEMA = None
+
 SYNTHETIC = """\
 name: {name}
 collector: {{type: synthetic, params: {{base: {base}}}}}
@@ -243,6 +250,9 @@ class Worker(unittest.TestCase):
             self.assertEqual(m["headers"]["ce_type"], "dtk.check.result.v1")
             self.assertEqual(m["headers"]["ce_id"], rid)
             self.assertEqual(m["headers"]["content-type"], "application/json")
+            # every result taken from the topic is a valid check result v1
+            if RESULT_SCHEMA is not None or os.environ.get("DTK_REQUIRE_SERVICES") == "1":
+                RESULT_SCHEMA.validate(r)
             if status in ("ok", "anomaly"):
                 self.assertEqual(r["execution_time"], "2024-11-02T14:30:00Z")
                 self.assertEqual(r["worker"]["version"], "0.1.0")
