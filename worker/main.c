@@ -30,7 +30,7 @@ static const dtk_opt_spec specs[] = {
 	{"storage", 0, DTK_OPT_STRING, "DTK_STORAGE_URL", "storage", "URL",
 	 "storage for configs without one (sqlite:///, postgresql://, mysql://, clickhouse://)"},
 	{"metrics-port", 0, DTK_OPT_STRING, NULL, NULL, "P",
-	 "Prometheus endpoint (accepted; not served by this release)"},
+	 "serve /metrics (Prometheus), /healthz and /readyz on 0.0.0.0:P (none)"},
 	{"drain-timeout", 0, DTK_OPT_STRING, NULL, NULL, "S",
 	 "on SIGTERM: wait S seconds for running checks (30)"},
 	{"startup-timeout", 0, DTK_OPT_STRING, NULL, NULL, "S",
@@ -69,7 +69,8 @@ static void usage(FILE *f)
 		   "verified with DTK_SIGNING_KEYS (comma-separated) or DTK_SIGNING_KEY.\n\n");
 	dtk_opts_help(specs, NSPECS, f);
 	fprintf(f, "\nExit codes: 0 after a drain, 1 a fatal runtime error (no broker or Redis\n"
-		   "within --startup-timeout, a fatal Kafka error), 2 bad flags or settings.\n");
+		   "within --startup-timeout, a fatal Kafka error, --metrics-port in use), 2 bad\n"
+		   "flags or settings.\n");
 }
 
 /* Appends DTK_KAFKA_PROP_<NAME>=V variables to props as "name=V". */
@@ -196,13 +197,13 @@ int main(int argc, char **argv)
 		s.redis_url = NULL;
 	if (s.storage_url && !*s.storage_url)
 		s.storage_url = NULL;
-	long concurrency, max_bytes, max_conn, unused;
+	long concurrency, max_bytes, max_conn, metrics_port;
 	if (dtk_opts_int(&o, "concurrency", 4, 1, 256, &concurrency, err, sizeof(err)) != 0 ||
 	    dtk_opts_int(&o, "max-request-bytes", (long)(1 << 20), 1024, 16L << 20, &max_bytes,
 			 err, sizeof(err)) != 0 ||
 	    dtk_opts_int(&o, "default-max-connections", 5, 1, 100000, &max_conn, err,
 			 sizeof(err)) != 0 ||
-	    dtk_opts_int(&o, "metrics-port", 9464, 1, 65535, &unused, err, sizeof(err)) != 0 ||
+	    dtk_opts_int(&o, "metrics-port", 0, 1, 65535, &metrics_port, err, sizeof(err)) != 0 ||
 	    seconds(&o, "drain-timeout", 30, 86400, &s.drain_timeout_ms, err, sizeof(err)) != 0 ||
 	    seconds(&o, "startup-timeout", 60, 86400, &s.startup_timeout_ms, err, sizeof(err)) !=
 		    0) {
@@ -261,9 +262,7 @@ int main(int argc, char **argv)
 	}
 	s.kafka_props = (const char *const *)props;
 	s.n_kafka_props = nprops;
-	if (dtk_opts_get(&o, "metrics-port")->set)
-		dtk_wlog(DTK_WLOG_WARN, NULL, NULL,
-			 "--metrics-port is accepted but not served by this release");
+	s.metrics_port = (int)metrics_port;
 
 	dtk_worker_signals_install();
 	rc = dtk_worker_run(&s);

@@ -38,6 +38,7 @@
 #include "check.h"
 #include "limiter.h"
 #include "message.h"
+#include "metrics.h"
 #include "pool.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -98,6 +99,7 @@ typedef struct wk {
 	dtk_cfgcache *cache;
 	dtk_session **sessions;
 	dtk_limiter *limiter; /* connection limits per source, shared by the pool */
+	dtk_metrics *metrics; /* --metrics-port; NULL without */
 	part *parts;
 	size_t nparts;
 	rd_kafka_topic_partition_list_t *paused;
@@ -224,6 +226,7 @@ static void job_leave(wk *w, dtk_wjob *job, int done)
 			   2,
 			   "result not delivered: the offset stays unstored, so the request runs "
 			   "again after a restart or rebalance");
+		dtk_metrics_undelivered(w->metrics); /* metrics */
 	} else if (done && current) {
 		part_mark_done(w, p, job->offset);
 	}
@@ -392,6 +395,7 @@ static void publish_result(wk *w, dtk_wjob *job, const char *topic, dtk_value *r
 	dtk_msg_headers h;
 	dtk_buf_init(&b, RESULT_MAX_BYTES);
 	const char *metric = dtk_value_cstr(dtk_value_map_get(result, "metric"));
+	dtk_metrics_result(w->metrics, result); /* metrics */
 	char key[256];
 	snprintf(key, sizeof(key), "%s", metric ? metric : job->key);
 	if (dtk_json_emit(&b, result, DTK_JSON_INF_AS_STRING) != 0 ||
@@ -455,6 +459,7 @@ static void refuse(wk *w, dtk_wjob *job, dtk_request *req, dtk_msg_err e, const 
 			      {"stage", dtk_msg_err_stage(e), 0}};
 	dtk_wlog_f(DTK_WLOG_WARN, job->metric[0] ? job->metric : NULL, job->request_id, f, 4,
 		   "request refused to the DLQ: %s", err);
+	dtk_metrics_dlq(w->metrics, dtk_msg_err_name(e)); /* metrics */
 	const char *topic = req->reply_to ? req->reply_to : w->s->results_topic;
 	atomic_store(&job->pending, reply ? 2 : 1);
 	size_t len = job->len < DLQ_MAX_VALUE ? job->len : DLQ_MAX_VALUE;
@@ -766,6 +771,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	wk *w = opaque;
 	int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 	rd_kafka_error_t *error = NULL;
+	dtk_metrics_rebalance(w->metrics, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, coop);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		for (int i = 0; i < l->cnt; i++) {
 			part *p = part_get(w, l->elems[i].partition);
@@ -804,6 +810,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "fatal Kafka error (%s): %s", rd_kafka_name(rk),
 			 why);
 		atomic_store(&w->fatal, 1);
+		dtk_metrics_fatal(w->metrics); /* metrics */
 		return;
 	}
 	dtk_wlog(DTK_WLOG_WARN, NULL, NULL, "kafka: %s: %s", rd_kafka_err2name(err), reason);
@@ -818,6 +825,15 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 }
 
 /* ---- setup ---- */
+
+/* metrics: consumer lag from librdkafka's statistics (the JSON stays
+ * librdkafka's: return 0) */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	wk *w = opaque;
+	dtk_metrics_kafka_stats(w->metrics, json, len);
+	return 0;
+}
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
@@ -842,7 +858,8 @@ static rd_kafka_conf_t *base_conf(wk *w, int consumer)
 		      conf_set(conf, "enable.auto.commit", "true") ||
 		      conf_set(conf, "enable.auto.offset.store", "false") ||
 		      conf_set(conf, "auto.offset.reset", "earliest") ||
-		      conf_set(conf, "enable.partition.eof", "false");
+		      conf_set(conf, "enable.partition.eof", "false") ||
+		      (w->metrics && conf_set(conf, "statistics.interval.ms", "5000"));
 	else
 		bad = bad || conf_set(conf, "enable.idempotence", "true") ||
 		      conf_set(conf, "linger.ms", "5");
@@ -874,6 +891,8 @@ static rd_kafka_conf_t *base_conf(wk *w, int consumer)
 	rd_kafka_conf_set_opaque(conf, w);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
+	if (consumer && w->metrics)
+		rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	if (consumer)
 		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	else
@@ -971,6 +990,14 @@ static int setup_identity(wk *w)
 
 /* ---- the loop ---- */
 
+static size_t assigned_count(const wk *w)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->nparts; i++)
+		n += w->parts[i].assigned != 0;
+	return n;
+}
+
 /* Stop taking work, let running checks finish and their results be
  * delivered within --drain-timeout, flush, commit. Returns the number of
  * checks still running. */
@@ -1021,6 +1048,16 @@ int dtk_worker_run(const dtk_worker_settings *s)
 	w.paused = rd_kafka_topic_partition_list_new(4);
 	if (setup_identity(&w) != 0)
 		goto out;
+	if (s->metrics_port) { /* metrics: a port in use fails the start */
+		w.metrics = dtk_metrics_start(s->metrics_port, s->topic, s->redis_url, err,
+					      sizeof(err));
+		if (!w.metrics) {
+			dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "%s", err);
+			goto out;
+		}
+		dtk_wlog(DTK_WLOG_INFO, NULL, NULL,
+			 "metrics on http://0.0.0.0:%d/metrics (/healthz, /readyz)", s->metrics_port);
+	}
 	dtk_wlog_field id[] = {{"worker", w.worker_id, 0},
 			       {"group", s->group, 0},
 			       {"topic", s->topic, 0},
@@ -1107,6 +1144,7 @@ int dtk_worker_run(const dtk_worker_settings *s)
 		rd_kafka_poll(w.producer, 0);
 		drain_finished(&w);
 		flow_control(&w);
+		dtk_metrics_tick(w.metrics, w.outstanding, assigned_count(&w)); /* metrics */
 	}
 	w.shutting_down = 1;
 	if (atomic_load(&w.fatal)) {
@@ -1147,6 +1185,7 @@ out:
 		dtk_session_free(&w.sessions[i]);
 	free(w.sessions);
 	dtk_limiter_free(&w.limiter);
+	dtk_metrics_free(&w.metrics); /* after the clients: no stats callback left */
 	dtk_cfgcache_free(&w.cache);
 	for (size_t i = 0; i < w.nparts; i++) {
 		free(w.parts[i].off);

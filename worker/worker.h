@@ -35,6 +35,7 @@ typedef struct dtk_worker_settings {
 	size_t n_allow_env;
 	int default_max_connections; /* sources naming no max_connections */
 	int limiter_fail_open;	     /* Redis unreachable: run checks unlimited */
+	int metrics_port;	     /* serve /metrics, /healthz, /readyz; 0 = none */
 } dtk_worker_settings;
 
 /* Installs the SIGTERM/SIGINT handlers: the first signal starts a drain,
