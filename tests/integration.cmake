@@ -37,7 +37,26 @@ if(DTK_INTEGRATION_PY AND NOT DTK_TEST_PYTHON)
 endif()
 foreach(src ${DTK_INTEGRATION_PY})
   get_filename_component(name ${src} NAME_WE)
+  if(name STREQUAL "test_fleet_faults")
+    continue() # registered per test method below
+  endif()
   add_test(NAME py_${name} COMMAND ${DTK_TEST_PYTHON} ${src})
   set_tests_properties(py_${name} PROPERTIES LABELS "integration;python"
     SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "${DTK_INTEGRATION_ENV}")
 endforeach()
+
+# The fleet fault tier (tests/integration/test_fleet_faults.py): one ctest
+# test per method, so each can fail on its own, labelled
+# integration;python;fleet plus its own name (ctest -L fleet runs the tier,
+# ctest -L fleet_kill9 one test). RUN_SERIAL: they stop and start the shared
+# Kafka and Redis with scripts/services.sh, which would break any test
+# running beside them, and their timings assume the machine to themselves.
+set(DTK_FLEET_FAULTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_fleet_faults.py)
+if(EXISTS ${DTK_FLEET_FAULTS})
+  foreach(t 300_configs outage_order kill9 redis_outage broker_restart)
+    add_test(NAME fleet_${t} COMMAND ${DTK_TEST_PYTHON} ${DTK_FLEET_FAULTS}
+      FleetFaults.test_${t})
+    set_tests_properties(fleet_${t} PROPERTIES LABELS "integration;python;fleet;fleet_${t}"
+      SKIP_RETURN_CODE 77 TIMEOUT 600 RUN_SERIAL TRUE ENVIRONMENT "${DTK_INTEGRATION_ENV}")
+  endforeach()
+endif()
