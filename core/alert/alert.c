@@ -65,11 +65,16 @@ static void state_key(char *out, size_t outsz, const char *what, const char *met
 		snprintf(out, outsz, "dtk:state:%s:%s:%lld", what, metric, (long long)t);
 }
 
+/* 1 when key holds want, 0 when it does not (or there is no state), -1
+ * when the state store failed. */
 static int state_is(const dtk_alert_ctx *c, const char *key, const char *want)
 {
 	char *v = NULL, err[256];
-	if (!c->state || dtk_state_get(c->state, key, c->now, &v, err, sizeof(err)) != 1)
+	if (!c->state)
 		return 0;
+	int got = dtk_state_get(c->state, key, c->now, &v, err, sizeof(err));
+	if (got != 1)
+		return got < 0 ? -1 : 0;
 	int eq = strcmp(v, want) == 0;
 	free(v);
 	return eq;
@@ -83,15 +88,22 @@ static void state_put(const dtk_alert_ctx *c, const char *key, const char *val, 
 }
 
 /* 1 when the n aligned slots ending at the execution time all have
- * key == "1" (this slot's mark must already be written). */
-static int streak_holds(const dtk_alert_ctx *c, const char *what, const char *alerter, int n)
+ * key == "1". This slot qualifies (the caller knows), so only the n-1
+ * before it are read. A slot the state store cannot tell about counts as
+ * qualifying and sets *state_failed: with the store down an alert goes out
+ * rather than being lost. */
+static int streak_holds(const dtk_alert_ctx *c, const char *what, const char *alerter, int n,
+			int *state_failed)
 {
 	char key[512];
-	for (int k = 0; k < n; k++) {
+	for (int k = 1; k < n; k++) {
 		int64_t t = c->execution_time - (int64_t)k * c->cfg->schedule.interval;
 		state_key(key, sizeof(key), what, c->cfg->name, alerter, t);
-		if (!state_is(c, key, "1"))
+		int r = state_is(c, key, "1");
+		if (r == 0)
 			return 0;
+		if (r < 0)
+			*state_failed = 1;
 	}
 	return 1;
 }
@@ -105,6 +117,7 @@ typedef struct decision {
 	const char *kind; /* NULL: nothing to send */
 	const char *suppressed_by;
 	const dtk_detection *primary;
+	int state_failed; /* the alert state could not be read: conditions assumed met */
 } decision;
 
 static int detections_ran(const dtk_alert_ctx *c, size_t *anomalous)
@@ -148,7 +161,8 @@ static decision decide(const dtk_alert_ctx *c, const dtk_alerter_cfg *a)
 	char key[512];
 	const char *name = c->cfg->name;
 	if (strcmp(c->status, "error") == 0) {
-		if (cond->notify_on_error && streak_holds(c, "errors", NULL, cond->consecutive_errors))
+		if (cond->notify_on_error &&
+		    streak_holds(c, "errors", NULL, cond->consecutive_errors, &d.state_failed))
 			d.kind = "error";
 		return d;
 	}
@@ -162,7 +176,8 @@ static decision decide(const dtk_alert_ctx *c, const dtk_alerter_cfg *a)
 			  streak_ttl(c, cond->consecutive_anomalies));
 		if (d.suppressed_by)
 			return d;
-		if (!streak_holds(c, "streak", a->id, cond->consecutive_anomalies)) {
+		if (!streak_holds(c, "streak", a->id, cond->consecutive_anomalies,
+				  &d.state_failed)) {
 			d.suppressed_by = "consecutive";
 			return d;
 		}
@@ -175,7 +190,7 @@ static decision decide(const dtk_alert_ctx *c, const dtk_alerter_cfg *a)
 	state_key(key, sizeof(key), "streak", name, a->id, c->execution_time);
 	state_put(c, key, "0", streak_ttl(c, cond->consecutive_anomalies));
 	state_key(key, sizeof(key), "firing", name, a->id, -1);
-	if (state_is(c, key, "1")) {
+	if (state_is(c, key, "1") == 1) {
 		char err[256];
 		if (c->state)
 			dtk_state_del(c->state, key, err, sizeof(err));
@@ -307,7 +322,7 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 			state_key(ckey, sizeof(ckey), "cooldown", cfg->name, a->id, -1);
 			char *last = NULL, serr[256];
 			int64_t cooldown = (int64_t)(a->cond.cooldown_minutes * 60);
-			if (state_is(c, key, "sent")) {
+			if (state_is(c, key, "sent") == 1) {
 				d.suppressed_by = "duplicate";
 			} else if (strcmp(d.kind, "recovery") != 0 && !a->impl->repost_while_firing &&
 				   cooldown > 0 && c->state &&
@@ -346,6 +361,10 @@ int dtk_alert_process(const dtk_alert_ctx *c, dtk_value *alerts, dtk_value *summ
 				char merr[256];
 				if (c->state && dtk_state_mark_sent(c->state, key, merr, sizeof(merr)) != 0)
 					snprintf(err, sizeof(err), "sent, but not marked sent: %s", merr);
+				else if (d.state_failed)
+					snprintf(err, sizeof(err),
+						 "sent without its consecutive count: the alert state "
+						 "could not be read");
 				if (strcmp(d.kind, "recovery") != 0) {
 					char ckey[512], tbuf[32];
 					state_key(ckey, sizeof(ckey), "cooldown", cfg->name, a->id, -1);
