@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The fleet bench (bench/README.md, "The fleet"): dtk-dispatch --brokers --wait
+# against 2 dtk-workers on the local Kafka broker, trivial checks (synthetic
+# collector, threshold detector, storage and alerts off), against raw
+# librdkafka produce-then-consume of messages of the same sizes, measured in
+# this one invocation. Prints one table; nothing asserts a timing.
+#
+#   bash bench/fleet.sh                 N=20000 requests, --concurrency 16
+#   bash bench/fleet.sh --quick         N=2000
+#   bash bench/fleet.sh -n N            N requests
+#   bash bench/fleet.sh --concurrency C dtk-worker --concurrency C (16)
+#   bash bench/fleet.sh --kafka-prop K=V   passed to both workers (repeatable)
+#
+# Environment: DTK_BENCH_BUILD (default build-bench), DTK_SERVICES_DIR
+# (default $DTK_BENCH_BUILD/services; kafka and redis already running there are
+# reused and left running, the ones this script starts are stopped on exit).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${DTK_BENCH_BUILD:-$ROOT/build-bench}
+export DTK_SERVICES_DIR=${DTK_SERVICES_DIR:-$BUILD/services}
+N=20000
+CONC=16
+PROPS=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) N=2000 ;;
+	-n) N=$2; shift ;;
+	--concurrency) CONC=$2; shift ;;
+	--kafka-prop) PROPS+=(--kafka-prop "$2"); shift ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench/fleet.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+step() { printf '\n== %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+
+step "building $BUILD (Release)"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDTK_TESTS=OFF >/dev/null
+ninja -C "$BUILD" dtk-dispatch dtk-worker raw_kafka >/dev/null
+DISPATCH=$BUILD/dispatcher/dtk-dispatch
+WORKER=$BUILD/worker/dtk-worker
+RAW=$BUILD/bench/fleet/raw_kafka
+
+# services: start what is not running, stop on exit only what we started
+started=()
+for s in kafka redis; do
+	if "$ROOT/scripts/services.sh" status "$s" 2>/dev/null | grep -q ' down$'; then
+		started+=("$s")
+	fi
+done
+WORKER_PIDS=()
+cleanup() {
+	for p in "${WORKER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${WORKER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ ${#started[@]} -gt 0 ]; then
+		"$ROOT/scripts/services.sh" stop "${started[@]}" >&2 || true
+	fi
+}
+trap cleanup EXIT
+step "services in $DTK_SERVICES_DIR (starting: ${started[*]:-none})"
+"$ROOT/scripts/services.sh" start kafka redis >&2
+eval "$("$ROOT/scripts/services.sh" env kafka redis 2>/dev/null)"
+BROKERS=$DTK_KAFKA_BROKERS
+
+WORK=$BUILD/fleet-bench
+OUT=$WORK/results
+rm -rf "$WORK"
+mkdir -p "$WORK/configs" "$OUT"
+RID=fb$(date +%s)$$
+T=(--topic "$RID.req" --results-topic "$RID.res" --dlq-topic "$RID.dlq")
+export DTK_SIGNING_KEY=bench-key DTK_SIGNING_KEYS=bench-key
+
+step "writing $N configs (synthetic, threshold, storage off) and 1 warm-up config"
+python3 - "$WORK/configs" "$N" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+body = ('name: {name}\ntags: [{tag}]\n'
+        'collector: {{type: synthetic, params: {{base: 100}}}}\n'
+        'detector: {{type: threshold, params: {{threshold: 1000}}}}\n'
+        'storage: {{enabled: false}}\n'
+        'schedule: {{interval: "10 minutes", timeout: "10 minutes"}}\n')
+os.makedirs(os.path.join(d, "bench"))
+os.makedirs(os.path.join(d, "warm"))
+for i in range(n):
+    with open(os.path.join(d, "bench", "m%06d.yaml" % i), "w") as f:
+        f.write(body.format(name="m%06d" % i, tag="bench"))
+with open(os.path.join(d, "warm", "warm.yaml"), "w") as f:
+    f.write(body.format(name="warm", tag="warm"))
+PY
+
+step "topics $RID.* (24 partitions) and the dispatcher's selection alone"
+"$DISPATCH" --brokers "$BROKERS" "${T[@]}" --create-topics --config-dir "$WORK/configs/warm" \
+	--tags warm --no-store --no-alerts >&2
+s=$(now)
+"$DISPATCH" --brokers "$BROKERS" "${T[@]}" --config-dir "$WORK/configs/bench" --tags bench \
+	--dry-run >/dev/null
+e=$(now)
+SELECT_S=$(echo "$e - $s" | bc -l)
+
+step "2 workers, --concurrency $CONC ${PROPS[*]:-}"
+for w in 1 2; do
+	"$WORKER" --brokers "$BROKERS" "${T[@]}" --group "$RID.g" --concurrency "$CONC" \
+		--log-level info "${PROPS[@]}" 2>"$WORK/worker$w.log" &
+	WORKER_PIDS+=($!)
+done
+for i in $(seq 300); do
+	j=0
+	for w in 1 2; do grep -q 'partitions assigned' "$WORK/worker$w.log" && j=$((j + 1)); done
+	[ $j = 2 ] && break
+	sleep 0.1
+done
+# the warm-up request (published above) is done once both have joined
+sleep 2
+rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+IDLE1=$(rss "${WORKER_PIDS[0]}" VmRSS) IDLE2=$(rss "${WORKER_PIDS[1]}" VmRSS)
+echo "idle VmRSS: $IDLE1 kB, $IDLE2 kB" >&2
+
+step "(a) dtk-dispatch --wait: $N requests, first publish to last result"
+s=$(now)
+rc=0
+"$DISPATCH" --brokers "$BROKERS" "${T[@]}" --config-dir "$WORK/configs/bench" --tags bench \
+	--wait --timeout 3600 --no-store --no-alerts --output json >"$OUT/dispatch.json" || rc=$?
+e=$(now)
+WALL_S=$(echo "$e - $s" | bc -l)
+PEAK1=$(rss "${WORKER_PIDS[0]}" VmHWM) PEAK2=$(rss "${WORKER_PIDS[1]}" VmHWM)
+echo "dtk-dispatch exit $rc, wall $WALL_S s; peak VmHWM $PEAK1 kB, $PEAK2 kB" >&2
+grep -c '"check finished"' "$WORK/worker1.log" "$WORK/worker2.log" >&2 || true
+grep -c 'pool full: partitions paused' "$WORK/worker1.log" >&2 || true
+
+step "message sizes on $RID.req and $RID.res"
+"$RAW" sizes "$BROKERS" "$RID.req" 200 | tee "$OUT/req_sizes.json" >&2
+"$RAW" sizes "$BROKERS" "$RID.res" 200 | tee "$OUT/res_sizes.json" >&2
+size_of() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["value_bytes"]+d["header_bytes"]))' "$1"; }
+REQ_B=$(size_of "$OUT/req_sizes.json") RES_B=$(size_of "$OUT/res_sizes.json")
+
+step "(b) raw librdkafka: $N x $REQ_B B then $N x $RES_B B, produce then consume in a group"
+"$RAW" hop "$BROKERS" "$RID.raw.req" "$N" "$REQ_B" 24 | tee "$OUT/raw_req.json" >&2
+"$RAW" hop "$BROKERS" "$RID.raw.res" "$N" "$RES_B" 24 | tee "$OUT/raw_res.json" >&2
+
+step "results (raw JSON in $OUT)"
+python3 - "$OUT" "$N" "$CONC" "$WALL_S" "$SELECT_S" "$IDLE1" "$IDLE2" "$PEAK1" "$PEAK2" <<'PY'
+import json, os, statistics, sys
+out, n, conc, wall, select = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+idle = [int(x) for x in sys.argv[6:8]]
+peak = [int(x) for x in sys.argv[8:10]]
+d = json.load(open(os.path.join(out, "dispatch.json")))
+s = d["summary"]
+rq = json.load(open(os.path.join(out, "raw_req.json")))
+rs = json.load(open(os.path.join(out, "raw_res.json")))
+raw_s = rq["produce_s"] + rq["consume_s"] + rs["produce_s"] + rs["consume_s"]
+ours = n / wall
+raw = n / raw_s
+rows = []
+def row(m, o, b, r, t, res):
+    rows.append((m, o, b, r, t, res))
+row("(a) checks/s, dispatch --wait, 2 workers", f"{ours:,.0f} /s", f"{raw:,.0f} /s", f"{ours/raw:.3f}",
+    ">= 20,000 /s", "met" if ours >= 20000 else "NOT MET")
+row("    without the selection (dry-run time)", f"{n/max(wall-select,1e-9):,.0f} /s", "", "", "", "")
+row("(b) raw librdkafka, req hop + result hop", f"{raw:,.0f} /s", "", "", "", "")
+row("    request hop (produce, consume)", f"{rq['produce_s']:.2f} s, {rq['consume_s']:.2f} s", f"{rq['size']} B", "", "", "")
+row("    result hop (produce, consume)", f"{rs['produce_s']:.2f} s, {rs['consume_s']:.2f} s", f"{rs['size']} B", "", "", "")
+for i in (0, 1):
+    row(f"(e) worker {i+1} VmRSS idle, c={conc}", f"{idle[i]/1024:.1f} MB", "", "", "<= 32 MB", "met" if idle[i] <= 32768 else "NOT MET")
+    row(f"(e) worker {i+1} VmHWM, backlog of {n}", f"{peak[i]/1024:.1f} MB", "", "", "<= 32 MB", "met" if peak[i] <= 32768 else "NOT MET")
+row("(c) p50/p99 latency at 1,000/s", "not measured", "", "", "p99 <= 50 ms", "n/a")
+row("(d) limiter cost vs redis PING", "not measured", "", "", "", "n/a")
+hdr = ("measurement", "ours", "baseline", "ratio", "target", "result")
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(6)]
+fmt = "  ".join("{:<%d}" % x for x in w)
+print(fmt.format(*hdr).rstrip())
+print("  ".join("-" * x for x in w))
+for r in rows:
+    print(fmt.format(*r).rstrip())
+print()
+print(f"N = {n}; dispatch summary: " + ", ".join(f"{k} {v}" for k, v in s.items()))
+print(f"dtk-dispatch --wait wall {wall:.2f} s (its selection of {n} configs alone, --dry-run: {select:.2f} s)")
+q = sorted(r["timings_ms"]["queued"] for r in d["results"])
+tot = sorted(r["timings_ms"]["total"] for r in d["results"])
+if q:
+    print(f"results: timings_ms.queued median {statistics.median(q):.0f} ms, max {q[-1]:.0f}; "
+          f"timings_ms.total median {statistics.median(tot):.3f} ms")
+print("ratio: ours / baseline, both measured in this run.")
+print("machine: %s, %d cpus, load average %s" % (os.uname().machine, os.cpu_count(),
+      " ".join("%.2f" % x for x in os.getloadavg())))
+PY
