@@ -467,8 +467,9 @@ static void consumer_serve(struct consumer *c, int ms)
 			char v[16];
 			memcpy(v, m->payload, m->len);
 			v[m->len] = 0;
-			int i = atoi(v);
-			if (i >= 0 && i < NTOTAL && c->seen[i] < 255)
+			char *end;
+			long i = strtol(v, &end, 10);
+			if (*end == '\0' && end != v && i >= 0 && i < NTOTAL && c->seen[i] < 255)
 				c->seen[i]++;
 			c->got++;
 		}
