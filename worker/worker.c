@@ -1042,8 +1042,11 @@ int dtk_worker_run(const dtk_worker_settings *s)
 	char err[512];
 	memset(&w, 0, sizeof(w));
 	w.s = s;
-	w.high = s->concurrency * 2;
-	w.low = s->concurrency;
+	/* A pause makes librdkafka drop what it prefetched for the partition and
+	 * fetch it again on resume (hundreds of ms), so pause only when far
+	 * ahead of the pool: short checks finish by the thousand per second. */
+	w.high = s->concurrency * 16 < 64 ? 64 : s->concurrency * 16;
+	w.low = w.high / 2;
 	pthread_mutex_init(&w.finished_mu, NULL);
 	w.paused = rd_kafka_topic_partition_list_new(4);
 	if (setup_identity(&w) != 0)
@@ -1136,12 +1139,16 @@ int dtk_worker_run(const dtk_worker_settings *s)
 	dtk_wlog(DTK_WLOG_INFO, NULL, NULL, "consuming %s", s->topic);
 
 	while (!interrupted() && !atomic_load(&w.fatal)) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, POLL_MS);
+		/* while paused (or results await their delivery reports) the
+		 * consumer has nothing to give: wait on the producer instead, so
+		 * finished requests free the pool within milliseconds */
+		int busy = w.paused->cnt > 0 || w.outstanding > 0;
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, busy ? 0 : POLL_MS);
 		if (m) {
 			on_message(&w, m);
 			rd_kafka_message_destroy(m);
 		}
-		rd_kafka_poll(w.producer, 0);
+		rd_kafka_poll(w.producer, busy && !m ? 2 : 0);
 		drain_finished(&w);
 		flow_control(&w);
 		dtk_metrics_tick(w.metrics, w.outstanding, assigned_count(&w)); /* metrics */
