@@ -12,6 +12,7 @@
  *       reads up to MAX messages of TOPIC from the beginning and prints
  *       {"n", "value_bytes", "key_bytes", "header_bytes"} (means)
  * Exit 1 on a Kafka error, 2 on a usage error. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,12 +222,25 @@ static int sizes(const char *brokers, const char *topic, long max)
 	return 0;
 }
 
+/* A non-negative whole-number argument; exits 2 on anything else. */
+static long arg_num(const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0) {
+		fprintf(stderr, "raw_kafka: '%s' is not a number\n", s);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 7 && !strcmp(argv[1], "hop"))
-		return hop(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atoi(argv[6]));
+		return hop(argv[2], argv[3], arg_num(argv[4]), arg_num(argv[5]), (int)arg_num(argv[6]));
 	if (argc == 5 && !strcmp(argv[1], "sizes"))
-		return sizes(argv[2], argv[3], atol(argv[4]));
+		return sizes(argv[2], argv[3], arg_num(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of bench/fleet/raw_kafka.c\n");
 	return 2;
 }
