@@ -99,8 +99,13 @@ int dtk_dispatch_new(const dtk_dispatch_opts *o, dtk_dispatch **out, char *errst
 	if (!conf)
 		goto fail;
 	d->message_timeout_ms = 30000;
-	if (rd_kafka_conf_get(conf, "message.timeout.ms", mt, &mtlen) == RD_KAFKA_CONF_OK)
-		d->message_timeout_ms = strtoll(mt, NULL, 10);
+	if (rd_kafka_conf_get(conf, "message.timeout.ms", mt, &mtlen) == RD_KAFKA_CONF_OK) {
+		/* librdkafka validated it as an integer; keep the default otherwise */
+		char *end;
+		long long v = strtoll(mt, &end, 10);
+		if (end != mt && *end == '\0' && v > 0)
+			d->message_timeout_ms = v;
+	}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, d);
 	d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
