@@ -10,6 +10,7 @@
 #include "check.h"
 #include "dispatch_report.h"
 #include "fleet.h"
+#include "limiter.h"
 #include "message.h"
 #include "options.h"
 #include "report.h"
@@ -209,8 +210,19 @@ int main(int argc, char **argv)
 		rc = dispatch_fleet(&o, items, nitems, dispatch_id, check.requested_time, json);
 		goto out;
 	}
+	/* in-process checks respect max_connections too: through Redis with
+	 * --redis (shared with workers and other dispatchers), else per process */
+	dtk_limiter_options lo = {.redis_url = check.redis_url};
+	dtk_limiter *limiter = dtk_limiter_new(&lo, err, sizeof(err));
+	if (!limiter) {
+		fprintf(stderr, "dtk-dispatch: connection limiter: %s\n", err);
+		rc = DTK_EXIT_FAILED;
+		goto out;
+	}
+	check.limiter = limiter;
 	int saved_stdout = json ? dtk_report_stdout_to_stderr() : -1;
 	dtk_select_run(items, nitems, (size_t)parallel, &check);
+	dtk_limiter_free(&limiter);
 	dtk_report_stdout_restore(saved_stdout);
 	rc = report_in_process(items, nitems, dispatch_id, json, dtk_opts_on(&o, "fail-on-anomaly"));
 out:
