@@ -1142,13 +1142,14 @@ int dtk_worker_run(const dtk_worker_settings *s)
 		/* while paused (or results await their delivery reports) the
 		 * consumer has nothing to give: wait on the producer instead, so
 		 * finished requests free the pool within milliseconds */
-		int busy = w.paused->cnt > 0 || w.outstanding > 0;
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, busy ? 0 : POLL_MS);
+		int paused = w.paused->cnt > 0, busy = w.outstanding > 0;
+		rd_kafka_message_t *m =
+			rd_kafka_consumer_poll(w.consumer, paused ? 0 : busy ? 1 : POLL_MS);
 		if (m) {
 			on_message(&w, m);
 			rd_kafka_message_destroy(m);
 		}
-		rd_kafka_poll(w.producer, busy && !m ? 2 : 0);
+		rd_kafka_poll(w.producer, paused && !m ? 2 : 0);
 		drain_finished(&w);
 		flow_control(&w);
 		dtk_metrics_tick(w.metrics, w.outstanding, assigned_count(&w)); /* metrics */
