@@ -10,13 +10,18 @@
 static int shortest_digits(double f, char *digits, size_t dsz, int *exp10)
 {
 	char tmp[40];
-	for (int prec = 0; prec < 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec, f);
+	/* the fewest digits that round-trip: a precision that round-trips
+	 * makes every larger one round-trip too, so bisect over 0..16 */
+	int lo = 0, hi = 16;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		snprintf(tmp, sizeof(tmp), "%.*e", mid, f);
 		if (strtod(tmp, NULL) == f)
-			goto found;
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
-	snprintf(tmp, sizeof(tmp), "%.16e", f);
-found:;
+	snprintf(tmp, sizeof(tmp), "%.*e", lo, f);
 	/* tmp is like "-1.2345e+05": collect digits and exponent */
 	char *e = strchr(tmp, 'e');
 	*exp10 = (int)strtol(e + 1, NULL, 10);
