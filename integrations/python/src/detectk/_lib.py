@@ -1,0 +1,122 @@
+"""Finding and loading libdtk with ctypes, and the prototypes of its C API
+(core/capi.h). Nothing here re-implements the engine: every call goes to C.
+
+The library is looked up, in order:
+  1. $DTK_LIBRARY: a path to libdtk.so (libdtk-fleet.so is expected beside it);
+  2. a copy bundled into this package at build time (detectk/_libs/);
+  3. the system path: ctypes.util.find_library("dtk"), then "libdtk.so.0".
+"""
+
+import ctypes
+import ctypes.util
+import os
+import threading
+
+from .errors import ConfigError, ConfigFileNotFoundError, DetectKError
+
+_ERRSTR_SIZE = 4096
+_lock = threading.Lock()
+_lib = None
+_lib_path = None
+
+
+def _candidates():
+    """(description, loadable name or path) in lookup order."""
+    out = []
+    env = os.environ.get("DTK_LIBRARY")
+    if env:
+        out.append(("DTK_LIBRARY=%s" % env, env))
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_libs")
+    for name in ("libdtk.so", "libdtk.so.0"):
+        p = os.path.join(here, name)
+        out.append(("bundled copy %s" % p, p))
+    found = ctypes.util.find_library("dtk")
+    if found:
+        out.append(("system library %s (ctypes.util.find_library)" % found, found))
+    out.append(("system library libdtk.so.0", "libdtk.so.0"))
+    return out
+
+
+def _prototype(lib):
+    lib.dtk_check_run_json.restype = ctypes.c_void_p
+    lib.dtk_check_run_json.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int,
+                                       ctypes.c_char_p, ctypes.c_size_t]
+    lib.dtk_config_info_json.restype = ctypes.c_void_p
+    lib.dtk_config_info_json.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                         ctypes.c_size_t]
+    lib.dtk_free.restype = None
+    lib.dtk_free.argtypes = [ctypes.c_void_p]
+
+
+def load():
+    """The loaded libdtk (once per process); ImportError naming every place tried."""
+    global _lib, _lib_path
+    with _lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for what, name in _candidates():
+            if os.sep in name and not os.path.exists(name):
+                tried.append("%s: no such file" % what)
+                continue
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError as e:
+                tried.append("%s: %s" % (what, e))
+                continue
+            if not hasattr(lib, "dtk_check_run_json"):
+                tried.append("%s: loaded, but it lacks dtk_check_run_json (too old a libdtk)" % what)
+                continue
+            _prototype(lib)
+            _lib, _lib_path = lib, name
+            return lib
+        raise ImportError("detectk: cannot load libdtk; set DTK_LIBRARY to the path of "
+                          "libdtk.so. Tried:\n  " + "\n  ".join(tried))
+
+
+def library_path():
+    """The name or path libdtk was loaded from."""
+    load()
+    return _lib_path
+
+
+def _path_arg(path):
+    p = os.fsencode(os.fspath(path))
+    if b"\0" in p:
+        raise ValueError("embedded NUL in path %r" % (path,))
+    return p
+
+
+def _take(lib, ptr, err, path):
+    if not ptr:
+        msg = err.value.decode("utf-8", "replace") or "unknown error"
+        if msg == "out of memory":
+            raise MemoryError("detectk: " + msg)
+        if not os.path.exists(os.fspath(path)):
+            raise ConfigFileNotFoundError(msg, os.fspath(path))
+        raise ConfigError(msg, os.fspath(path))
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.dtk_free(ptr)
+
+
+def check_run_json(path, t=None):
+    """The check result JSON text of running the config at path at t (UTC
+    seconds, int) or now; ConfigError when the config does not load."""
+    lib = load()
+    err = ctypes.create_string_buffer(_ERRSTR_SIZE)
+    ptr = lib.dtk_check_run_json(_path_arg(path), int(t or 0), 0 if t is None else 1, err,
+                                 _ERRSTR_SIZE)
+    return _take(lib, ptr, err, path)
+
+
+def config_info_json(path, strict=True):
+    """The config summary JSON text of capi.h's dtk_config_info_json."""
+    lib = load()
+    err = ctypes.create_string_buffer(_ERRSTR_SIZE)
+    ptr = lib.dtk_config_info_json(_path_arg(path), 1 if strict else 0, err, _ERRSTR_SIZE)
+    return _take(lib, ptr, err, path)
+
+
+__all__ = ["load", "library_path", "check_run_json", "config_info_json", "DetectKError"]
