@@ -71,6 +71,9 @@ static void usage(FILE *f)
 		   "Every flag is also an environment variable (in brackets) and a key of the\n"
 		   "--config file; flags beat the environment, which beats the file.\n\n");
 	dtk_opts_help(specs, NSPECS, f);
+	fprintf(f, "\nEnvironment only:\n"
+		   "  DTK_SIGNING_KEY                  with --brokers: sign every request (HMAC-SHA256);\n"
+		   "                                   workers check it with DTK_SIGNING_KEYS\n");
 	fprintf(f, "\nExit codes: 0 everything ran, 1 a check failed, 2 usage or config error,\n"
 		   "3 anomalies with --fail-on-anomaly (2 before 1 before 3 before 0).\n");
 }
