@@ -13,7 +13,6 @@ DTK_REQUIRE_SERVICES=1."""
 import http.server
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,14 +21,9 @@ import threading
 import time
 import unittest
 
-SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
-WORKER = os.path.join(BINARY, "worker", "dtk-worker")
-FEED = os.path.join(BINARY, "worker", "worker_feed")
-MSG = os.path.join(BINARY, "tests", "msg_tool")
-BROKERS = os.environ.get("DTK_KAFKA_BROKERS")
+from kafka_helpers import BROKERS, MSG, SOURCE, SYNTHETIC, WORKER, KafkaHelpers, now_ms
+
 KEY = "worker-test-signing-key"
-T = 1730557800  # 2024-11-02T14:30:00Z
 PARTITIONS = 6
 
 try:  # the pinned test virtualenv has jsonschema (tests/requirements.txt)
@@ -38,14 +32,6 @@ try:  # the pinned test virtualenv has jsonschema (tests/requirements.txt)
         RESULT_SCHEMA = jsonschema.Draft202012Validator(json.load(_f))
 except ImportError:  # run by hand with a bare python3
     RESULT_SCHEMA = None
-
-SYNTHETIC = """\
-name: {name}
-collector: {{type: synthetic, params: {{base: {base}}}}}
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
-"""
 
 SLOW_HTTP = """\
 name: {name}
@@ -62,11 +48,9 @@ schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
 """
 
 
-def now_ms():
-    return int(time.time() * 1000)
 
-
-class Worker(unittest.TestCase):
+class Worker(KafkaHelpers, unittest.TestCase):
+    KEY = KEY
     @classmethod
     def setUpClass(cls):
         if not BROKERS:
@@ -97,53 +81,6 @@ class Worker(unittest.TestCase):
 
     # ---- helpers ----
 
-    def feed(self, *args, stdin=None, check=True):
-        p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
-                           capture_output=True, text=True, timeout=120)
-        if check:
-            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
-        return p
-
-    def read(self, topic, at_least, timeout=60):
-        p = self.feed("read", topic, str(at_least), str(timeout), check=False)
-        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
-
-    def config(self, name, text):
-        path = os.path.join(self.tmp.name, name + ".yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def synthetic(self, name, base=100):
-        return self.config(name, SYNTHETIC.format(
-            name=name, base=base, db=os.path.join(self.tmp.name, "store.db")))
-
-    def encode(self, metric, path, deadline_ms=None, dispatched_ms=None):
-        dispatched_ms = dispatched_ms or now_ms()
-        deadline_ms = deadline_ms or dispatched_ms + 600000
-        p = subprocess.run([MSG, "encode", "--metric", metric, "--config", path,
-                            "--execution-time", str(T), "--dispatched-at-ms", str(dispatched_ms),
-                            "--deadline-ms", str(deadline_ms)],
-                           capture_output=True, text=True, check=True)
-        return p.stdout
-
-    @staticmethod
-    def sign(value, key=KEY):
-        p = subprocess.run([MSG, "sign", key], input=value, capture_output=True, text=True,
-                           check=True)
-        return p.stdout.strip()
-
-    def message(self, key, value, key_to_sign=KEY):
-        headers = {"content-type": "application/json"}
-        if key_to_sign:
-            headers["dtk-signature"] = self.sign(value, key_to_sign)
-        return {"key": key, "value": value, "headers": headers}
-
-    def publish(self, messages):
-        lines = "".join(json.dumps(m) + "\n" for m in messages)
-        out = self.feed("produce", self.topic, stdin=lines).stdout
-        return [json.loads(line) for line in out.splitlines()]
-
     def start_worker(self, name, *extra, env=None):
         log = open(os.path.join(self.tmp.name, name + ".log"), "w")
         args = [WORKER, "--brokers", BROKERS, "--group", self.group, "--topic", self.topic,
@@ -153,10 +90,6 @@ class Worker(unittest.TestCase):
         p = subprocess.Popen(args, env=env or self.env, stdout=log, stderr=log)
         self.procs.append((p, log.name))
         return p
-
-    def stop_worker(self, p, timeout=60):
-        p.send_signal(signal.SIGTERM)
-        return p.wait(timeout=timeout)
 
     def logs(self):
         text = ""

@@ -8,7 +8,6 @@ while no broker answers; a second worker on the same port exits 1 naming it.
 Requests are made with tests/tools/msg_tool and written and read back with
 worker/tools/worker_feed, as in test_worker.py. Without DTK_KAFKA_BROKERS the
 test skips (exit 77) unless DTK_REQUIRE_SERVICES=1."""
-import json
 import math
 import os
 import re
@@ -18,27 +17,14 @@ import sys
 import tempfile
 import time
 import unittest
+
+from kafka_helpers import BROKERS, SYNTHETIC, WORKER, KafkaHelpers, now_ms
 import urllib.error
 import urllib.request
 
-SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
-WORKER = os.path.join(BINARY, "worker", "dtk-worker")
-FEED = os.path.join(BINARY, "worker", "worker_feed")
-MSG = os.path.join(BINARY, "tests", "msg_tool")
-BROKERS = os.environ.get("DTK_KAFKA_BROKERS")
 REDIS = os.environ.get("DTK_REDIS_URL")
 KEY = "worker-metrics-test-signing-key"
-T = 1730557800  # 2024-11-02T14:30:00Z
 PARTITIONS = 3
-
-SYNTHETIC = """\
-name: {name}
-collector: {{type: synthetic, params: {{base: {base}}}}}
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
-"""
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
@@ -158,11 +144,9 @@ def get(port, path, timeout=5):
         return None
 
 
-def now_ms():
-    return int(time.time() * 1000)
 
-
-class WorkerMetrics(unittest.TestCase):
+class WorkerMetrics(KafkaHelpers, unittest.TestCase):
+    KEY = KEY
     @classmethod
     def setUpClass(cls):
         if not BROKERS:
@@ -191,48 +175,6 @@ class WorkerMetrics(unittest.TestCase):
         self.tmp.cleanup()
 
     # ---- helpers (as in test_worker.py) ----
-
-    def feed(self, *args, stdin=None, check=True):
-        p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
-                           capture_output=True, text=True, timeout=120)
-        if check:
-            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
-        return p
-
-    def read(self, topic, at_least, timeout=60):
-        p = self.feed("read", topic, str(at_least), str(timeout), check=False)
-        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
-
-    def config(self, name, text):
-        path = os.path.join(self.tmp.name, name + ".yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def synthetic(self, name, base=100):
-        return self.config(name, SYNTHETIC.format(
-            name=name, base=base, db=os.path.join(self.tmp.name, "store.db")))
-
-    def encode(self, metric, path, deadline_ms=None, dispatched_ms=None):
-        dispatched_ms = dispatched_ms or now_ms()
-        deadline_ms = deadline_ms or dispatched_ms + 600000
-        p = subprocess.run([MSG, "encode", "--metric", metric, "--config", path,
-                            "--execution-time", str(T), "--dispatched-at-ms", str(dispatched_ms),
-                            "--deadline-ms", str(deadline_ms)],
-                           capture_output=True, text=True, check=True)
-        return p.stdout
-
-    def message(self, key, value):
-        p = subprocess.run([MSG, "sign", KEY], input=value, capture_output=True, text=True,
-                           check=True)
-        return {"key": key, "value": value,
-                "headers": {"content-type": "application/json",
-                            "dtk-signature": p.stdout.strip()}}
-
-    def publish(self, messages):
-        lines = "".join(json.dumps(m) + "\n" for m in messages)
-        out = self.feed("produce", self.topic, stdin=lines).stdout
-        return [json.loads(line) for line in out.splitlines()]
 
     def start_worker(self, name, *extra, brokers=None):
         with open(os.path.join(self.tmp.name, name + ".log"), "w") as log:

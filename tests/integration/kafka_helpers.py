@@ -1,0 +1,88 @@
+"""What the worker tests share: the tools' paths, the synthetic config, and a
+mixin that feeds, reads and signs messages through worker/tools/worker_feed
+and tests/tools/msg_tool. Not a test itself (no test_ prefix)."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
+WORKER = os.path.join(BINARY, "worker", "dtk-worker")
+FEED = os.path.join(BINARY, "worker", "worker_feed")
+MSG = os.path.join(BINARY, "tests", "msg_tool")
+BROKERS = os.environ.get("DTK_KAFKA_BROKERS")
+T = 1730557800  # 2024-11-02T14:30:00Z
+
+SYNTHETIC = """\
+name: {name}
+collector: {{type: synthetic, params: {{base: {base}}}}}
+detector: {{type: threshold, params: {{threshold: 1000}}}}
+storage: {{type: sqlite, params: {{path: "{db}"}}}}
+schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
+"""
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class KafkaHelpers:
+    """For a unittest.TestCase with self.tmp (a TemporaryDirectory),
+    self.topic, self.procs ([(Popen, log path)]) and a class attribute
+    KEY (the signing key)."""
+
+    KEY = None
+
+    def feed(self, *args, stdin=None, check=True):
+        p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
+                           capture_output=True, text=True, timeout=120)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        return p
+
+    def read(self, topic, at_least, timeout=60):
+        p = self.feed("read", topic, str(at_least), str(timeout), check=False)
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    def config(self, name, text):
+        path = os.path.join(self.tmp.name, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def synthetic(self, name, base=100):
+        return self.config(name, SYNTHETIC.format(
+            name=name, base=base, db=os.path.join(self.tmp.name, "store.db")))
+
+    def encode(self, metric, path, deadline_ms=None, dispatched_ms=None):
+        dispatched_ms = dispatched_ms or now_ms()
+        deadline_ms = deadline_ms or dispatched_ms + 600000
+        p = subprocess.run([MSG, "encode", "--metric", metric, "--config", path,
+                            "--execution-time", str(T), "--dispatched-at-ms", str(dispatched_ms),
+                            "--deadline-ms", str(deadline_ms)],
+                           capture_output=True, text=True, check=True)
+        return p.stdout
+
+    def sign(self, value, key=None):
+        p = subprocess.run([MSG, "sign", key or self.KEY], input=value, capture_output=True,
+                           text=True, check=True)
+        return p.stdout.strip()
+
+    def message(self, key, value, key_to_sign=""):
+        """A message signed with the class KEY (key_to_sign="" default), another
+        key, or unsigned (key_to_sign=None)."""
+        headers = {"content-type": "application/json"}
+        if key_to_sign is not None:
+            headers["dtk-signature"] = self.sign(value, key_to_sign or self.KEY)
+        return {"key": key, "value": value, "headers": headers}
+
+    def publish(self, messages):
+        lines = "".join(json.dumps(m) + "\n" for m in messages)
+        out = self.feed("produce", self.topic, stdin=lines).stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    def stop_worker(self, p, timeout=60):
+        p.send_signal(signal.SIGTERM)
+        return p.wait(timeout=timeout)
