@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -29,11 +30,27 @@ def now_ms():
 
 
 class KafkaHelpers:
-    """For a unittest.TestCase with self.tmp (a TemporaryDirectory),
-    self.topic, self.procs ([(Popen, log path)]) and a class attribute
-    KEY (the signing key)."""
+    """For a unittest.TestCase (listed after this mixin) whose setUp makes
+    self.tmp (a TemporaryDirectory), self.topic and self.procs ([(Popen,
+    log path)]), with a class attribute KEY (the signing key). Skips the
+    class (exit 77) without a broker unless DTK_REQUIRE_SERVICES=1."""
 
     KEY = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not BROKERS:
+            if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
+                raise RuntimeError("DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
+            print("skip: DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
+            sys.exit(77)
+
+    def tearDown(self):
+        for p, _ in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.tmp.cleanup()
 
     def feed(self, *args, stdin=None, check=True):
         p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
