@@ -40,9 +40,17 @@ foreach(src ${DTK_INTEGRATION_PY})
   if(name STREQUAL "test_fleet_faults")
     continue() # registered per test method below
   endif()
+  # A docstring line "ctest-labels: a;b" adds labels (e.g. its own tier name).
+  set(labels "integration;python")
+  file(STRINGS ${src} extra LIMIT_COUNT 40 REGEX "^ctest-labels: ")
+  if(extra)
+    string(REGEX REPLACE "^ctest-labels: *" "" extra "${extra}")
+    list(APPEND labels ${extra})
+    list(REMOVE_DUPLICATES labels)
+  endif()
   add_test(NAME py_${name} COMMAND ${DTK_TEST_PYTHON} ${src})
-  set_tests_properties(py_${name} PROPERTIES LABELS "integration;python"
-    SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "${DTK_INTEGRATION_ENV}")
+  set_tests_properties(py_${name} PROPERTIES LABELS "${labels}"
+    SKIP_RETURN_CODE 77 TIMEOUT 900 ENVIRONMENT "${DTK_INTEGRATION_ENV}")
 endforeach()
 
 # The fleet fault tier (tests/integration/test_fleet_faults.py): one ctest
