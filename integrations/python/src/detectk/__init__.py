@@ -2,11 +2,14 @@
 
     from detectk.check import MetricCheck
     from detectk.config import ConfigLoader
+    from detectk.fleet import dispatch, wait_results
 
 libdtk is found through $DTK_LIBRARY, then a copy bundled by the package
-build, then the system library path (see detectk._lib)."""
+build, then the system library path; libdtk-fleet (for detectk.fleet) through
+$DTK_FLEET_LIBRARY, then beside libdtk (see detectk._lib)."""
 
-from .errors import ConfigError, ConfigFileNotFoundError, DetectKError
+from .errors import (ConfigError, ConfigFileNotFoundError, DetectKError, DispatchError,
+                     ResultsTimeout)
 
 __version__ = "0.1.0"
 
@@ -17,5 +20,5 @@ def library_path():
     return _lib.library_path()
 
 
-__all__ = ["ConfigError", "ConfigFileNotFoundError", "DetectKError", "library_path",
-           "__version__"]
+__all__ = ["ConfigError", "ConfigFileNotFoundError", "DetectKError", "DispatchError",
+           "ResultsTimeout", "library_path", "__version__"]

@@ -5,6 +5,11 @@ The library is looked up, in order:
   1. $DTK_LIBRARY: a path to libdtk.so (libdtk-fleet.so is expected beside it);
   2. a copy bundled into this package at build time (detectk/_libs/);
   3. the system path: ctypes.util.find_library("dtk"), then "libdtk.so.0".
+
+libdtk-fleet (core/fleet/capi.h, for detectk.fleet) is loaded after libdtk,
+on first use, from: $DTK_FLEET_LIBRARY; beside the libdtk that was loaded
+(also its fleet/ subdirectory, the build tree's layout); the bundled copy;
+the system path.
 """
 
 import ctypes
@@ -18,6 +23,8 @@ _ERRSTR_SIZE = 4096
 _lock = threading.Lock()
 _lib = None
 _lib_path = None
+_fleet = None
+_fleet_path = None
 
 
 def _candidates():
@@ -74,6 +81,82 @@ def load():
                           "libdtk.so. Tried:\n  " + "\n  ".join(tried))
 
 
+def _fleet_candidates():
+    out = []
+    env = os.environ.get("DTK_FLEET_LIBRARY")
+    if env:
+        out.append(("DTK_FLEET_LIBRARY=%s" % env, env))
+    if _lib_path and os.sep in _lib_path:
+        here = os.path.dirname(os.path.abspath(_lib_path))
+        for sub in ("", "fleet"):
+            for name in ("libdtk-fleet.so", "libdtk-fleet.so.0"):
+                p = os.path.join(here, sub, name)
+                out.append(("beside libdtk: %s" % p, p))
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_libs")
+    for name in ("libdtk-fleet.so", "libdtk-fleet.so.0"):
+        p = os.path.join(bundled, name)
+        out.append(("bundled copy %s" % p, p))
+    found = ctypes.util.find_library("dtk-fleet")
+    if found:
+        out.append(("system library %s (ctypes.util.find_library)" % found, found))
+    out.append(("system library libdtk-fleet.so.0", "libdtk-fleet.so.0"))
+    return out
+
+
+def _prototype_fleet(lib):
+    lib.dtk_fleet_dispatch_json.restype = ctypes.c_void_p
+    lib.dtk_fleet_dispatch_json.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                                            ctypes.c_char_p, ctypes.c_size_t]
+    lib.dtk_fleet_await_json.restype = ctypes.c_void_p
+    lib.dtk_fleet_await_json.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p,
+                                         ctypes.c_size_t]
+    lib.dtk_fleet_handle_free.restype = None
+    lib.dtk_fleet_handle_free.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+
+
+def load_fleet():
+    """The loaded libdtk-fleet (after libdtk, once per process); ImportError
+    naming every place tried."""
+    global _fleet, _fleet_path
+    load()
+    with _lock:
+        if _fleet is not None:
+            return _fleet
+        tried = []
+        for what, name in _fleet_candidates():
+            if os.sep in name and not os.path.exists(name):
+                tried.append("%s: no such file" % what)
+                continue
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError as e:
+                tried.append("%s: %s" % (what, e))
+                continue
+            if not hasattr(lib, "dtk_fleet_dispatch_json"):
+                tried.append("%s: loaded, but it lacks dtk_fleet_dispatch_json (too old)" % what)
+                continue
+            _prototype_fleet(lib)
+            _fleet, _fleet_path = lib, name
+            return lib
+        raise ImportError("detectk.fleet: cannot load libdtk-fleet; set DTK_FLEET_LIBRARY to "
+                          "the path of libdtk-fleet.so. Tried:\n  " + "\n  ".join(tried))
+
+
+def fleet_library_path():
+    """The name or path libdtk-fleet was loaded from."""
+    load_fleet()
+    return _fleet_path
+
+
+def take_string(ptr):
+    """The text of a string returned by libdtk or libdtk-fleet, freed."""
+    lib = load()
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.dtk_free(ptr)
+
+
 def library_path():
     """The name or path libdtk was loaded from."""
     load()
@@ -119,4 +202,5 @@ def config_info_json(path, strict=True):
     return _take(lib, ptr, err, path)
 
 
-__all__ = ["load", "library_path", "check_run_json", "config_info_json", "DetectKError"]
+__all__ = ["load", "load_fleet", "library_path", "fleet_library_path", "take_string",
+           "check_run_json", "config_info_json", "DetectKError"]

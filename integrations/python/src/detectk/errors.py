@@ -29,3 +29,34 @@ class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
 
     def __str__(self):
         return self.message
+
+
+class DispatchError(DetectKError):
+    """Publishing check requests failed before anything was published (no
+    broker reachable, a missing topic, bad options). str(e) is the engine's
+    message; e.invalid lists the configs that were invalid anyway
+    ([{"path", "error"}])."""
+
+    def __init__(self, message, invalid=None):
+        super().__init__(message)
+        self.message = message
+        self.invalid = list(invalid or [])
+
+    def __str__(self):
+        return self.message
+
+
+class ResultsTimeout(DetectKError, TimeoutError):
+    """wait_results gave up before every request had a result. e.missing
+    lists the requests still without one ([{"metric", "request_id", "path"}]),
+    e.results the results that did come (dicts), e.dispatch_id the dispatch."""
+
+    def __init__(self, message, missing, results, dispatch_id):
+        super().__init__(message)
+        self.message = message
+        self.missing = list(missing)
+        self.results = list(results)
+        self.dispatch_id = dispatch_id
+
+    def __str__(self):
+        return self.message
