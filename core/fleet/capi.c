@@ -127,7 +127,9 @@ static void fleet_opts_free(fleet_opts *f)
 	free(f->props);
 }
 
-static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, char *errstr, size_t errstr_size)
+/* need_brokers: publishing (else only the selection is read). */
+static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, int need_brokers, char *errstr,
+			    size_t errstr_size)
 {
 	memset(f, 0, sizeof(*f));
 	if (!o || o->type != DTK_V_MAP) {
@@ -167,7 +169,7 @@ static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, char *errstr, siz
 		snprintf(errstr, errstr_size, "no config directory given (config_dir)");
 		return -1;
 	}
-	if (!f->brokers || !*f->brokers) {
+	if (need_brokers && (!f->brokers || !*f->brokers)) {
 		snprintf(errstr, errstr_size,
 			 "no Kafka brokers given (brokers, or set DTK_KAFKA_BROKERS)");
 		return -1;
@@ -180,6 +182,26 @@ static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, char *errstr, siz
 	if (!f->signing_key)
 		f->signing_key = getenv("DTK_SIGNING_KEY");
 	return 0;
+}
+
+/* dtk-dispatch's selection, loaded in deferred mode: a publisher needs
+ * none of the workers' secrets. */
+static int select_items(const fleet_opts *f, int64_t now, dtk_selected **items, size_t *n,
+			char *errstr, size_t errstr_size)
+{
+	dtk_select_opts sel = {
+	    .filter = {.tags = f->tags,
+		       .ntags = f->ntags,
+		       .exclude = f->exclude,
+		       .nexclude = f->nexclude,
+		       .match_all = f->match_all},
+	    .metric = f->metric,
+	    .due = f->due,
+	    .now = now,
+	    .profiles = f->profiles,
+	    .load_strict = 0,
+	};
+	return dtk_select_configs(f->config_dir, &sel, items, n, errstr, errstr_size);
 }
 
 /* {"path", "error"} of every invalid config into list; 0 or -1. */
@@ -275,7 +297,7 @@ dtk_fleet_handle *dtk_fleet_dispatch_json(const char *opts_json, char **report_j
 		snprintf(errstr, errstr_size, "the options are not JSON: %s", err);
 		goto out;
 	}
-	if (fleet_opts_parse(opts, &f, errstr, errstr_size) != 0)
+	if (fleet_opts_parse(opts, &f, 1, errstr, errstr_size) != 0)
 		goto out;
 	h = calloc(1, sizeof(*h));
 	if (!h || dtk_uuid_v4(h->dispatch_id) != 0) {
@@ -421,6 +443,88 @@ out:
 	if (!ok)
 		dtk_fleet_handle_free(&h);
 	return h;
+}
+
+/* One entry of "selected". */
+static dtk_value *selected_entry(const dtk_selected *it)
+{
+	const dtk_config *c = it->deferred;
+	dtk_value *e = dtk_value_map(), *tags = dtk_value_list();
+	int bad = !e || !tags;
+	for (size_t i = 0; !bad && i < c->ntags; i++)
+		bad |= dtk_value_list_push(tags, dtk_value_str(c->tags[i])) != 0;
+	if (!bad && dtk_value_map_set(e, "tags", tags) == 0)
+		tags = NULL;
+	else
+		bad = 1;
+	if (bad || dtk_value_map_set_str(e, "path", it->path) != 0 ||
+	    dtk_value_map_set_str(e, "metric", it->name) != 0 ||
+	    dtk_value_map_set_str(e, "interval", c->schedule.interval_text) != 0 ||
+	    dtk_value_map_set_int(e, "interval_seconds", c->schedule.interval) != 0 ||
+	    dtk_value_map_set_int(e, "timeout", c->schedule.timeout) != 0 ||
+	    dtk_value_map_set_str(e, "timezone", c->timezone) != 0)
+		dtk_value_free(&e);
+	dtk_value_free(&tags);
+	return e;
+}
+
+char *dtk_fleet_select_json(const char *opts_json, char *errstr, size_t errstr_size)
+{
+	char err[1024];
+	char *out = NULL;
+	fleet_opts f;
+	dtk_value *opts = NULL, *doc = NULL, *sel = NULL, *inv = NULL;
+	dtk_selected *items = NULL;
+	size_t n = 0;
+	memset(&f, 0, sizeof(f));
+	if (errstr && errstr_size)
+		errstr[0] = '\0';
+	if (!opts_json || strlen(opts_json) > MAX_OPTS_BYTES) {
+		snprintf(errstr, errstr_size, "no options, or options larger than 1 MiB");
+		goto out;
+	}
+	opts = dtk_json_parse(opts_json, strlen(opts_json), err, sizeof(err));
+	if (!opts) {
+		snprintf(errstr, errstr_size, "the options are not JSON: %s", err);
+		goto out;
+	}
+	if (fleet_opts_parse(opts, &f, 0, errstr, errstr_size) != 0 ||
+	    select_items(&f, f.has_time ? f.execution_time : (int64_t)time(NULL), &items, &n,
+			 errstr, errstr_size) != 0)
+		goto out;
+	doc = dtk_value_map();
+	sel = dtk_value_list();
+	inv = dtk_value_list();
+	if (!doc || !sel || !inv || report_invalid(inv, items, n) != 0)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].error)
+			continue;
+		dtk_value *e = selected_entry(&items[i]);
+		if (!e || dtk_value_list_push(sel, e) != 0) {
+			dtk_value_free(&e);
+			goto nomem;
+		}
+	}
+	if (dtk_value_map_set(doc, "selected", sel) != 0)
+		goto nomem;
+	sel = NULL;
+	if (dtk_value_map_set(doc, "invalid", inv) != 0)
+		goto nomem;
+	inv = NULL;
+	if (emit_to(doc, &out) != 0)
+		goto nomem;
+	goto out;
+nomem:
+	snprintf(errstr, errstr_size, "out of memory");
+out:
+	dtk_value_free(&sel);
+	dtk_value_free(&inv);
+	dtk_value_free(&doc);
+	dtk_select_release(&items, n);
+	fleet_opts_free(&f);
+	dtk_value_free(&opts);
+	return out;
 }
 
 char *dtk_fleet_await_json(dtk_fleet_handle *h, int64_t timeout_ms, char *errstr,

@@ -49,6 +49,15 @@ typedef struct dtk_fleet_handle dtk_fleet_handle;
 dtk_fleet_handle *dtk_fleet_dispatch_json(const char *opts_json, char **report_json, char *errstr,
 					  size_t errstr_size);
 
+/* The selection dtk_fleet_dispatch_json would publish, without Kafka
+ * (dtk-dispatch --dry-run): opts_json as there, of which only config_dir,
+ * tags, exclude_tags, match_all, metric, due, execution_time (for due) and
+ * profiles are read. Returns, as JSON text owned by the caller,
+ * {"selected": [{"path", "metric", "tags", "interval" (as written),
+ * "interval_seconds", "timeout", "timezone"}], "invalid": [{"path",
+ * "error"}]}, or NULL with errstr (bad options, an unreadable directory). */
+char *dtk_fleet_select_json(const char *opts_json, char *errstr, size_t errstr_size);
+
 /* Reads the result topic from the offsets recorded before publishing and
  * returns, as JSON text owned by the caller, {"results": [...], "error"}:
  * one slot per delivered request of the report, in its order, holding the

@@ -67,7 +67,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(SOURCE, "integrations", "python", "src"))
 
 import detectk  # noqa: E402
-from detectk.fleet import dispatch, wait_results  # noqa: E402
+from detectk.fleet import dispatch, select, wait_results  # noqa: E402
 
 METRIC = """\
 name: {name}
@@ -166,6 +166,18 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
                            env=self.env, capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 2, p.stderr)  # a config error; the others published
         cli_report = json.loads(p.stdout)
+
+        # select() is dtk-dispatch --dry-run's selection
+        p = subprocess.run([DISPATCH, "--config-dir", self.dir, "--tags", "py", "--dry-run"],
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        dry = re.findall(r"^selected (\S+) \((\w+)\)$", p.stdout, re.M)
+        sel = select(self.dir, ["py"])
+        self.assertEqual([(s["path"], s["metric"]) for s in sel["selected"]], dry)
+        self.assertEqual(len(dry), 5)
+        self.assertEqual(sel["invalid"], cli_report["invalid"])
+        hourly = next(s for s in sel["selected"] if s["metric"] == "hourly")
+        self.assertEqual((hourly["interval"], hourly["interval_seconds"], hourly["timeout"],
+                          hourly["tags"]), ("1 hour", 3600, 120, ["py"]))
 
         with dispatch(self.dir, ["py"], execution_time=T, **self.kwargs()) as d:
             self.assertEqual(d.published, 5)

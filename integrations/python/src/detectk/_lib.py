@@ -107,6 +107,8 @@ def _prototype_fleet(lib):
     lib.dtk_fleet_dispatch_json.restype = ctypes.c_void_p
     lib.dtk_fleet_dispatch_json.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
                                             ctypes.c_char_p, ctypes.c_size_t]
+    lib.dtk_fleet_select_json.restype = ctypes.c_void_p
+    lib.dtk_fleet_select_json.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.dtk_fleet_await_json.restype = ctypes.c_void_p
     lib.dtk_fleet_await_json.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p,
                                          ctypes.c_size_t]

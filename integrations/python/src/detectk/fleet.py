@@ -121,6 +121,47 @@ class Dispatch:
             self.dispatch_id, self.published, len(self.undelivered), len(self.invalid))
 
 
+def _selection_opts(config_dir, tags, exclude_tags, match_all, metric, due, execution_time,
+                    profiles):
+    tags = _names(tags, "tags")
+    exclude = _names(exclude_tags, "exclude_tags")
+    if not (tags or exclude or metric or due):
+        raise ValueError("select configs with tags, exclude_tags, metric or due")
+    if config_dir is None:
+        raise ValueError("config_dir is required")
+    opts = {"config_dir": os.fsdecode(os.fspath(config_dir)), "tags": tags,
+            "exclude_tags": exclude, "match_all": bool(match_all), "due": bool(due),
+            "metric": metric}
+    if execution_time is not None:
+        opts["execution_time"] = _epoch_seconds(execution_time)
+    if profiles is not None:
+        opts["profiles"] = os.fsdecode(os.fspath(profiles))
+    return opts
+
+
+def select(config_dir, tags=None, *, exclude_tags=None, match_all=False, metric=None, due=False,
+           execution_time=None, profiles=None):
+    """The configs dispatch() would publish, without Kafka (dtk-dispatch
+    --dry-run): the engine's selection, shared with `dtk run-tagged`.
+    Returns {"selected": [{"path", "metric", "tags", "interval",
+    "interval_seconds", "timeout", "timezone"}], "invalid": [{"path",
+    "error"}]}. Raises ConfigFileNotFoundError when config_dir does not
+    exist, DetectKError when it cannot be read."""
+    opts = _selection_opts(config_dir, tags, exclude_tags, match_all, metric, due,
+                           execution_time, profiles)
+    lib = _lib.load_fleet()
+    err = ctypes.create_string_buffer(_ERRSTR_SIZE)
+    ptr = lib.dtk_fleet_select_json(json.dumps(opts).encode("utf-8"), err, _ERRSTR_SIZE)
+    if not ptr:
+        msg = err.value.decode("utf-8", "replace") or "unknown error"
+        if msg == "out of memory":
+            raise MemoryError("detectk.fleet: " + msg)
+        if not os.path.isdir(opts["config_dir"]):
+            raise ConfigFileNotFoundError(msg, opts["config_dir"])
+        raise DetectKError(msg)
+    return json.loads(_lib.take_string(ptr))
+
+
 def dispatch(config_dir, tags=None, *, brokers=None, exclude_tags=None, match_all=False,
              metric=None, due=False, execution_time=None, no_align=False, store=True,
              alerts=True, topic=None, results_topic=None, dlq_topic=None, kafka_props=None,
@@ -141,24 +182,17 @@ def dispatch(config_dir, tags=None, *, brokers=None, exclude_tags=None, match_al
     missing topic: create_topics=True creates them), ValueError or TypeError
     for bad arguments. With track_results (the default) the result topic's
     end offsets are recorded first, so wait_results() sees every result."""
-    tags = _names(tags, "tags")
-    exclude = _names(exclude_tags, "exclude_tags")
-    if not (tags or exclude or metric or due):
-        raise ValueError("select configs with tags, exclude_tags, metric or due")
-    if config_dir is None:
-        raise ValueError("config_dir is required")
-    config_dir = os.fsdecode(os.fspath(config_dir))
+    opts = _selection_opts(config_dir, tags, exclude_tags, match_all, metric, due,
+                           execution_time, profiles)
+    config_dir = opts["config_dir"]
     brokers = brokers or os.environ.get("DTK_KAFKA_BROKERS")
     if not brokers:
         raise ValueError("no Kafka brokers: pass brokers= or set DTK_KAFKA_BROKERS")
-    opts = {"config_dir": config_dir, "brokers": brokers, "tags": tags, "exclude_tags": exclude,
-            "match_all": bool(match_all), "due": bool(due), "metric": metric,
-            "no_align": bool(no_align), "store": bool(store), "alerts": bool(alerts),
-            "topic": topic, "results_topic": results_topic, "dlq_topic": dlq_topic,
-            "kafka_props": _kafka_props(kafka_props), "profiles": profiles, "source": source,
-            "create_topics": bool(create_topics), "track_results": bool(track_results)}
-    if execution_time is not None:
-        opts["execution_time"] = _epoch_seconds(execution_time)
+    opts.update({"brokers": brokers, "no_align": bool(no_align), "store": bool(store),
+                 "alerts": bool(alerts), "topic": topic, "results_topic": results_topic,
+                 "dlq_topic": dlq_topic, "kafka_props": _kafka_props(kafka_props),
+                 "source": source, "create_topics": bool(create_topics),
+                 "track_results": bool(track_results)})
     if signing_key is not None:
         opts["signing_key"] = signing_key
     if partitions is not None:
@@ -167,8 +201,6 @@ def dispatch(config_dir, tags=None, *, brokers=None, exclude_tags=None, match_al
         opts["replication_factor"] = int(replication_factor)
     if request_timeout is not None:
         opts["request_timeout_ms"] = max(1, int(float(request_timeout) * 1000))
-    if profiles is not None:
-        opts["profiles"] = os.fsdecode(os.fspath(profiles))
 
     lib = _lib.load_fleet()
     err = ctypes.create_string_buffer(_ERRSTR_SIZE)
@@ -254,5 +286,5 @@ def wait_results(handle, timeout=None, *, raise_on_timeout=True):
     return results
 
 
-__all__ = ["dispatch", "wait_results", "Dispatch", "DispatchError", "ResultsTimeout",
+__all__ = ["select", "dispatch", "wait_results", "Dispatch", "DispatchError", "ResultsTimeout",
            "WAIT_MARGIN_S"]
