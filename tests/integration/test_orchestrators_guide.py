@@ -8,7 +8,8 @@ ctest-labels: integration;orchestrators
 - sh: run with `bash -e` and this build's dtk, dtk-dispatch and the cron
   wrapper integrations/cron/dtk-cron-run on PATH; a command whose line ends
   with `# exit N` must exit N, every other command 0.
-- text: the output of the block before it: each line (`...` stands for
+- text: the output of the block before it. Without `...` it must be the
+  whole stdout (blank lines aside); with it, each line (`...` standing for
   anything, a line of only `...` for lines skipped) must match a whole stdout
   line, in order.
 - python: run with the detectk package (integrations/python/src,
@@ -118,9 +119,17 @@ def instrument(script):
 
 
 def match_text(expected, actual):
-    """None when every expected line matches an output line in order, else
-    the first line that did not."""
+    """None when the output matches, else the first expected line that did
+    not (or a description). Without `...` the output must be exactly the
+    expected lines; with it, each expected line must match a whole output
+    line, in order."""
     lines = [ln.rstrip() for ln in actual.splitlines()]
+    if "..." not in expected:
+        want = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
+        got = [ln for ln in lines if ln]
+        if want != got:
+            return "exactly %r (got %r)" % (want, got)
+        return None
     i = 0
     for want in expected.splitlines():
         want = want.rstrip()
@@ -348,8 +357,11 @@ class Guide(KafkaHelpers, unittest.TestCase):
             with self.assertRaises(GuideError, msg=md):
                 check_kinds(blocks(md))
         self.assertEqual(match_text("a\n...\nc ... e\n", "a\nb\nc d e\n"), None)
-        self.assertEqual(match_text("c\na\n", "a\nb\nc\n"), "a")
-        self.assertEqual(match_text("a b\n", "a b c\n"), "a b")
+        self.assertEqual(match_text("...\nc\na\n", "a\nb\nc\n"), "a")
+        self.assertEqual(match_text("...\na b\n", "a b c\n"), "a b")
+        self.assertEqual(match_text("a\nb\n", "a\n\nb\n"), None)
+        self.assertIsNotNone(match_text("a\n", "a\nb\n"))  # no `...`: nothing extra
+        self.assertIsNotNone(match_text("a b\n", "a b c\n"))
         out = subprocess.run(["bash", "-c", instrument("false  # exit 1\ntrue  # exit 3\n")],
                              capture_output=True, text=True)
         self.assertEqual(out.returncode, 99)
