@@ -33,13 +33,11 @@ import datetime
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import unittest
 
@@ -239,6 +237,8 @@ class Airflow(KafkaHelpers, unittest.TestCase):
         cls.workers = []
         cls.tmpdir.cleanup()
 
+    # the workers and the runs belong to the class: nothing per test (the
+    # mixin's setUp/tearDown would make and remove a fleet per test)
     def setUp(self):
         pass
 

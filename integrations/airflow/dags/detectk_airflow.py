@@ -22,10 +22,11 @@ import shlex
 
 log = logging.getLogger(__name__)
 
-# DetectK's interval grid: slots start at ORIGIN + k * interval (Monday
-# 1970-01-05T00:00:00, UTC below one day, the config's timezone from one day
-# up). A cron expression is exact only when its fire times are that grid.
-GRID_ORIGIN = datetime.datetime(1970, 1, 5, tzinfo=datetime.timezone.utc)
+# DetectK's interval grid: slots start at Monday 1970-01-05T00:00:00 + k *
+# interval (UTC below one day, the config's timezone from one day up). A cron
+# expression is exact only when its fire times are that grid: the origin is
+# a midnight, so steps dividing an hour or a day are, and so are one day and
+# (the origin being a Monday) one week.
 MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
 
 # The first run of every DAG here (a Monday, on every grid that divides a
