@@ -39,7 +39,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 from kafka_helpers import BINARY, BROKERS, SOURCE, WORKER, KafkaHelpers  # noqa: E402
 from test_orchestrator_files import (ANALYZE, BINARIES, CRON_DIR, FLAG_RE, SYSTEMD_DIR,  # noqa: E402
-                                     cron_run_argv, help_names, parse_crontab, staged_systemd_dir)
+                                     cron_run_argv, parse_crontab, staged_systemd_dir)
 
 GUIDE = os.path.join(SOURCE, "docs", "orchestrators.md")
 REDIS = os.environ.get("DTK_REDIS_URL")
