@@ -103,7 +103,7 @@ SELECT_S=$(echo "$e - $s" | bc -l)
 step "2 workers, --concurrency $CONC ${PROPS[*]:-}"
 for w in 1 2; do
 	"$WORKER" --brokers "$BROKERS" "${T[@]}" --group "$RID.g" --concurrency "$CONC" \
-		--log-level info "${PROPS[@]}" 2>"$WORK/worker$w.log" &
+		--log-level "${DTK_BENCH_LOG_LEVEL:-info}" "${PROPS[@]}" 2>"$WORK/worker$w.log" &
 	WORKER_PIDS+=($!)
 done
 for i in $(seq 300); do
@@ -119,12 +119,16 @@ IDLE1=$(rss "${WORKER_PIDS[0]}" VmRSS) IDLE2=$(rss "${WORKER_PIDS[1]}" VmRSS)
 echo "idle VmRSS: $IDLE1 kB, $IDLE2 kB" >&2
 
 step "(a) dtk-dispatch --wait: $N requests, first publish to last result"
+cpu() { awk '{ printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
+C1=$(cpu "${WORKER_PIDS[0]}") C2=$(cpu "${WORKER_PIDS[1]}")
 s=$(now)
 rc=0
-"$DISPATCH" --brokers "$BROKERS" "${T[@]}" --config-dir "$WORK/configs/bench" --tags bench \
+/usr/bin/time -f '%U %S' -o "$OUT/dispatch.cpu" ${DTK_BENCH_DISPATCH_PREFIX:-} "$DISPATCH" --brokers "$BROKERS" "${T[@]}" --config-dir "$WORK/configs/bench" --tags bench \
 	--wait --timeout 3600 --no-store --no-alerts --output json >"$OUT/dispatch.json" || rc=$?
 e=$(now)
 WALL_S=$(echo "$e - $s" | bc -l)
+CPU_W=$(echo "$(cpu "${WORKER_PIDS[0]}") - $C1 + $(cpu "${WORKER_PIDS[1]}") - $C2" | bc -l)
+CPU_D=$(awk '{ print $1 + $2 }' "$OUT/dispatch.cpu")
 PEAK1=$(rss "${WORKER_PIDS[0]}" VmHWM) PEAK2=$(rss "${WORKER_PIDS[1]}" VmHWM)
 echo "dtk-dispatch exit $rc, wall $WALL_S s; peak VmHWM $PEAK1 kB, $PEAK2 kB" >&2
 grep -c '"check finished"' "$WORK/worker1.log" "$WORK/worker2.log" >&2 || true
@@ -141,11 +145,12 @@ step "(b) raw librdkafka: $N x $REQ_B B then $N x $RES_B B, produce then consume
 "$RAW" hop "$BROKERS" "$RID.raw.res" "$N" "$RES_B" 24 | tee "$OUT/raw_res.json" >&2
 
 step "results (raw JSON in $OUT)"
-python3 - "$OUT" "$N" "$CONC" "$WALL_S" "$SELECT_S" "$IDLE1" "$IDLE2" "$PEAK1" "$PEAK2" <<'PY'
+python3 - "$OUT" "$N" "$CONC" "$WALL_S" "$SELECT_S" "$IDLE1" "$IDLE2" "$PEAK1" "$PEAK2" "$CPU_W" "$CPU_D" <<'PY'
 import json, os, statistics, sys
 out, n, conc, wall, select = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
 idle = [int(x) for x in sys.argv[6:8]]
 peak = [int(x) for x in sys.argv[8:10]]
+cpu_w, cpu_d = float(sys.argv[10]), float(sys.argv[11])
 d = json.load(open(os.path.join(out, "dispatch.json")))
 s = d["summary"]
 rq = json.load(open(os.path.join(out, "raw_req.json")))
@@ -159,6 +164,7 @@ def row(m, o, b, r, t, res):
 row("(a) checks/s, dispatch --wait, 2 workers", f"{ours:,.0f} /s", f"{raw:,.0f} /s", f"{ours/raw:.3f}",
     ">= 20,000 /s", "met" if ours >= 20000 else "NOT MET")
 row("    without the selection (dry-run time)", f"{n/max(wall-select,1e-9):,.0f} /s", "", "", "", "")
+row("    CPU per check: workers, dispatcher", f"{cpu_w/n*1e6:.0f} us, {cpu_d/n*1e6:.0f} us", "", "", "", "")
 row("(b) raw librdkafka, req hop + result hop", f"{raw:,.0f} /s", "", "", "", "")
 row("    request hop (produce, consume)", f"{rq['produce_s']:.2f} s, {rq['consume_s']:.2f} s", f"{rq['size']} B", "", "", "")
 row("    result hop (produce, consume)", f"{rs['produce_s']:.2f} s, {rs['consume_s']:.2f} s", f"{rs['size']} B", "", "", "")

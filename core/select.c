@@ -169,6 +169,42 @@ static int selected_by(const dtk_select_opts *o, const dtk_config *cfg)
 	return dtk_select_match(&o->filter, (const char *const *)cfg->tags, cfg->ntags);
 }
 
+static int cmp_by_name(const void *a, const void *b)
+{
+	const dtk_selected *x = *(const dtk_selected *const *)a, *y = *(const dtk_selected *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Files sharing one metric name are all config errors; each names the
+ * first other file (in scan order) with that name. Sorted, not pairwise:
+ * a fleet's config directory holds tens of thousands of files. */
+static void mark_duplicates(dtk_selected *items, size_t n)
+{
+	dtk_selected **by = malloc((n ? n : 1) * sizeof(*by));
+	size_t m = 0;
+	if (!by)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].name)
+			by[m++] = &items[i];
+	qsort(by, m, sizeof(*by), cmp_by_name);
+	for (size_t g = 0, e; g < m; g = e) {
+		for (e = g + 1; e < m && strcmp(by[e]->name, by[g]->name) == 0; e++)
+			;
+		for (size_t i = g; e - g > 1 && i < e; i++) {
+			if (by[i]->error)
+				continue;
+			const dtk_selected *other = by[i == g ? g + 1 : g];
+			char err[2048];
+			snprintf(err, sizeof(err), "duplicate metric name '%s' (also in %s)",
+				 by[i]->name, other->path);
+			by[i]->error = strdup(err);
+		}
+	}
+	free(by);
+}
+
 int dtk_select_configs(const char *dir, const dtk_select_opts *o, dtk_selected **out, size_t *n,
 		       char *errstr, size_t errstr_size)
 {
@@ -214,16 +250,7 @@ int dtk_select_configs(const char *dir, const dtk_select_opts *o, dtk_selected *
 		k++;
 	}
 	dtk_select_free(&paths, npaths);
-	/* files sharing one metric name are all config errors */
-	for (size_t i = 0; i < k; i++) {
-		for (size_t j = 0; items[i].name && !items[i].error && j < k; j++) {
-			if (j == i || !items[j].name || strcmp(items[i].name, items[j].name) != 0)
-				continue;
-			snprintf(err, sizeof(err), "duplicate metric name '%s' (also in %s)",
-				 items[i].name, items[j].path);
-			items[i].error = strdup(err);
-		}
-	}
+	mark_duplicates(items, k);
 	for (size_t i = 0; i < k; i++)
 		if (items[i].error)
 			dtk_config_free(&items[i].cfg);

@@ -1,10 +1,11 @@
 /* The worker's check pool: see pool.h.
  *
- * Metric queues live in one list, and the queues that have a job and no
- * running check wait in a FIFO ready list; a thread takes the head job of
- * the first ready queue. The number of queues is bounded by the jobs the
- * main thread lets in (it pauses its partitions when the pool is full), so
- * lists are enough. */
+ * Metric queues live in a hash table by key, and the queues that have a job
+ * and no running check wait in a FIFO ready list; a thread takes the head
+ * job of the first ready queue. A queue exists while it has a job queued or
+ * running, so the table holds at most as many queues as the jobs the main
+ * thread lets in (thousands: it pauses its partitions far ahead of the
+ * pool). */
 #include "pool.h"
 
 #include <pthread.h>
@@ -14,9 +15,10 @@
 #include "wlog.h"
 
 typedef struct mqueue {
-	struct mqueue *next;  /* all queues */
+	struct mqueue *hnext; /* hash chain */
 	struct mqueue *rnext; /* ready list */
 	char *key;
+	size_t hash;
 	dtk_wjob *head, *tail;
 	int running;
 	int ready;
@@ -25,7 +27,8 @@ typedef struct mqueue {
 struct dtk_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	mqueue *queues;
+	mqueue **buckets; /* nbuckets, a power of two */
+	size_t nbuckets, nqueues;
 	mqueue *rhead, *rtail;
 	size_t running;
 	int stop;
@@ -64,32 +67,56 @@ static void make_ready(dtk_pool *p, mqueue *q)
 	pthread_cond_signal(&p->cv);
 }
 
-static void unlink_ready(dtk_pool *p, mqueue *q)
+/* FNV-1a */
+static size_t key_hash(const char *k)
 {
-	mqueue **pp = &p->rhead, *prev = NULL;
-	while (*pp && *pp != q) {
-		prev = *pp;
-		pp = &(*pp)->rnext;
-	}
-	if (!*pp)
-		return;
-	*pp = q->rnext;
-	if (p->rtail == q)
-		p->rtail = prev;
-	q->ready = 0;
+	size_t h = 1469598103934665603u;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211u;
+	return h;
 }
 
-/* Frees q when it has nothing queued and nothing running. */
+static mqueue *queue_find(dtk_pool *p, const char *key, size_t h)
+{
+	mqueue *q = p->buckets[h & (p->nbuckets - 1)];
+	while (q && (q->hash != h || strcmp(q->key, key) != 0))
+		q = q->hnext;
+	return q;
+}
+
+/* Doubles the table when queues outnumber buckets (kept on failure). */
+static void maybe_grow(dtk_pool *p)
+{
+	if (p->nqueues < p->nbuckets)
+		return;
+	size_t n = p->nbuckets * 2;
+	mqueue **b = calloc(n, sizeof(*b));
+	if (!b)
+		return;
+	for (size_t i = 0; i < p->nbuckets; i++)
+		while (p->buckets[i]) {
+			mqueue *q = p->buckets[i];
+			p->buckets[i] = q->hnext;
+			q->hnext = b[q->hash & (n - 1)];
+			b[q->hash & (n - 1)] = q;
+		}
+	free(p->buckets);
+	p->buckets = b;
+	p->nbuckets = n;
+}
+
+/* Frees q when it has nothing queued and nothing running (it is then not
+ * on the ready list either). */
 static void maybe_free_queue(dtk_pool *p, mqueue *q)
 {
-	if (q->head || q->running)
+	if (q->head || q->running || q->ready)
 		return;
-	unlink_ready(p, q);
-	for (mqueue **pp = &p->queues; *pp; pp = &(*pp)->next)
+	for (mqueue **pp = &p->buckets[q->hash & (p->nbuckets - 1)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == q) {
-			*pp = q->next;
+			*pp = q->hnext;
 			break;
 		}
+	p->nqueues--;
 	free(q->key);
 	free(q);
 }
@@ -143,6 +170,14 @@ dtk_pool *dtk_pool_new(size_t n, dtk_pool_run_fn run, void *ctx)
 		free(p);
 		return NULL;
 	}
+	p->nbuckets = 64;
+	p->buckets = calloc(p->nbuckets, sizeof(*p->buckets));
+	if (!p->buckets) {
+		free(p->threads);
+		free(p->args);
+		free(p);
+		return NULL;
+	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->run = run;
@@ -165,10 +200,9 @@ dtk_pool *dtk_pool_new(size_t n, dtk_pool_run_fn run, void *ctx)
 
 void dtk_pool_submit(dtk_pool *p, dtk_wjob *job)
 {
+	size_t h = key_hash(job->key);
 	pthread_mutex_lock(&p->mu);
-	mqueue *q = p->queues;
-	while (q && strcmp(q->key, job->key) != 0)
-		q = q->next;
+	mqueue *q = queue_find(p, job->key, h);
 	if (!q) {
 		q = calloc(1, sizeof(*q));
 		char *key = strdup(job->key);
@@ -183,8 +217,11 @@ void dtk_pool_submit(dtk_pool *p, dtk_wjob *job)
 			return;
 		}
 		q->key = key;
-		q->next = p->queues;
-		p->queues = q;
+		q->hash = h;
+		maybe_grow(p);
+		q->hnext = p->buckets[h & (p->nbuckets - 1)];
+		p->buckets[h & (p->nbuckets - 1)] = q;
+		p->nqueues++;
 	}
 	job->next = NULL;
 	if (q->tail)
@@ -212,27 +249,45 @@ size_t dtk_pool_drop(dtk_pool *p, const int32_t *partitions, size_t n,
 	dtk_wjob *dropped = NULL, **dtail = &dropped;
 	size_t count = 0;
 	pthread_mutex_lock(&p->mu);
-	mqueue *q = p->queues;
-	while (q) {
-		mqueue *next = q->next;
-		dtk_wjob **pp = &q->head, *last = NULL;
-		while (*pp) {
-			dtk_wjob *j = *pp;
-			if (in_set(j->partition, partitions, n)) {
-				*pp = j->next;
-				j->next = NULL;
-				*dtail = j;
-				dtail = &j->next;
-				count++;
-			} else {
-				last = j;
-				pp = &j->next;
+	/* a queue emptied here may sit on the ready list: rebuild that list */
+	for (size_t b = 0; b < p->nbuckets; b++) {
+		mqueue *q = p->buckets[b];
+		while (q) {
+			mqueue *next = q->hnext;
+			dtk_wjob **pp = &q->head, *last = NULL;
+			while (*pp) {
+				dtk_wjob *j = *pp;
+				if (in_set(j->partition, partitions, n)) {
+					*pp = j->next;
+					j->next = NULL;
+					*dtail = j;
+					dtail = &j->next;
+					count++;
+				} else {
+					last = j;
+					pp = &j->next;
+				}
 			}
+			q->tail = last;
+			q = next;
 		}
-		q->tail = last;
-		if (!q->head)
+	}
+	mqueue *ready = p->rhead;
+	p->rhead = p->rtail = NULL;
+	while (ready) {
+		mqueue *q = ready;
+		ready = q->rnext;
+		q->ready = 0;
+		if (q->head)
+			make_ready(p, q);
+	}
+	for (size_t b = 0; b < p->nbuckets; b++) {
+		mqueue *q = p->buckets[b];
+		while (q) {
+			mqueue *next = q->hnext;
 			maybe_free_queue(p, q);
-		q = next;
+			q = next;
+		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	while (dropped) {
@@ -268,17 +323,19 @@ void dtk_pool_free(dtk_pool **pp)
 	dtk_pool_stop(p);
 	for (size_t i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	while (p->queues) {
-		mqueue *q = p->queues;
-		p->queues = q->next;
-		while (q->head) {
-			dtk_wjob *j = q->head;
-			q->head = j->next;
-			dtk_wjob_free(&j);
+	for (size_t b = 0; b < p->nbuckets; b++)
+		while (p->buckets[b]) {
+			mqueue *q = p->buckets[b];
+			p->buckets[b] = q->hnext;
+			while (q->head) {
+				dtk_wjob *j = q->head;
+				q->head = j->next;
+				dtk_wjob_free(&j);
+			}
+			free(q->key);
+			free(q);
 		}
-		free(q->key);
-		free(q);
-	}
+	free(p->buckets);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->threads);

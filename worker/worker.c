@@ -859,6 +859,7 @@ static rd_kafka_conf_t *base_conf(wk *w, int consumer)
 		      conf_set(conf, "enable.auto.offset.store", "false") ||
 		      conf_set(conf, "auto.offset.reset", "earliest") ||
 		      conf_set(conf, "enable.partition.eof", "false") ||
+		      conf_set(conf, "queued.max.messages.kbytes", "4096") ||
 		      (w->metrics && conf_set(conf, "statistics.interval.ms", "5000"));
 	else
 		bad = bad || conf_set(conf, "enable.idempotence", "true") ||
@@ -1045,7 +1046,7 @@ int dtk_worker_run(const dtk_worker_settings *s)
 	/* A pause makes librdkafka drop what it prefetched for the partition and
 	 * fetch it again on resume (hundreds of ms), so pause only when far
 	 * ahead of the pool: short checks finish by the thousand per second. */
-	w.high = s->concurrency * 16 < 64 ? 64 : s->concurrency * 16;
+	w.high = s->concurrency * 16 < 4096 ? 4096 : s->concurrency * 16;
 	w.low = w.high / 2;
 	pthread_mutex_init(&w.finished_mu, NULL);
 	w.paused = rd_kafka_topic_partition_list_new(4);
