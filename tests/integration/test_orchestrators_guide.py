@@ -21,7 +21,8 @@ ctest-labels: integration;orchestrators
   service and timer) must print nothing and exit 0; a drop-in named like a
   shipped file must be identical to it.
 - cron: every entry has 5 valid fields; the command's flags (through
-  dtk-cron-run) are in that binary's --help.
+  dtk-cron-run) are in that binary's --help; an entry for /etc/dtk/ is one
+  of integrations/cron/*.crontab's, word for word.
 - Any other kind of block fails the test.
 
 Blocks that use $DTK_KAFKA_BROKERS or $DTK_REDIS_URL run with the Kafka and
@@ -50,8 +51,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "py"))
 from kafka_helpers import BINARY, BROKERS, SOURCE, WORKER, KafkaHelpers  # noqa: E402
-from test_orchestrator_files import (ANALYZE, BINARIES, CRON_DIR, FLAG_RE, SYSTEMD_DIR,  # noqa: E402
-                                     cron_run_argv, parse_crontab, staged_systemd_dir)
+from test_orchestrator_files import (ANALYZE, BINARIES, CRON_DIR, CRONTABS, FLAG_RE,  # noqa: E402
+                                     SYSTEMD_DIR, cron_run_argv, parse_crontab, staged_systemd_dir)
 
 GUIDE = os.path.join(SOURCE, "docs", "orchestrators.md")
 REDIS = os.environ.get("DTK_REDIS_URL")
@@ -338,7 +339,14 @@ class Guide(KafkaHelpers, unittest.TestCase):
     def run_cron(self, text, line):
         entries = parse_crontab(text)
         self.assertTrue(entries, "line %d: a cron block without entries" % line)
-        for n, _, command in entries:
+        shipped = set()
+        for path in CRONTABS:
+            with open(path) as f:
+                shipped |= {" ".join(fields + command.split()) for _, fields, command in parse_crontab(f.read())}
+        for n, fields, command in entries:
+            if command.startswith("dtk-cron-run") and "/etc/dtk/" in command:
+                # an excerpt of integrations/cron/*.crontab, not a variant of it
+                self.assertIn(" ".join(fields + command.split()), shipped, "line %d" % (line + n))
             words = command.split()
             if words[0] == "dtk-cron-run":
                 _, _, words = cron_run_argv(command)
