@@ -35,6 +35,11 @@ after 0.3 s and records how many requests it had at once: in every block that
 calls it (the in-process one, and the fleet one, where the workers get
 --allow-env METRICS_) the guide's max_connections: 2 must hold: 2 at once
 reached (the checks did run in parallel), never more.
+
+Also with those services: the first line of integrations/cron/detectk-fleet.crontab
+runs through dtk-cron-run (brokers and config dir pointed at this run's),
+publishes the realtime group minus `experimental`, waits for the workers'
+results and exits 0, with the report in its log.
 """
 import http.server
 import json
@@ -377,6 +382,45 @@ class Guide(KafkaHelpers, unittest.TestCase):
                              text=True)
         self.assertNotEqual(out.returncode, 0)
         self.assertNotIn("after", out.stdout)
+
+    def test_fleet_crontab_line(self):
+        # The first line of integrations/cron/detectk-fleet.crontab, run as cron
+        # would (through dtk-cron-run), with its brokers and config dir pointed
+        # at this run's: it publishes, waits for the workers, and exits 0.
+        services = self.start_services()
+        if not services:
+            msg = "no Kafka/Redis (scripts/services.sh start kafka redis)"
+            if REQUIRE:
+                self.fail(msg)
+            self.skipTest(msg)
+        configs = os.path.join(self.work, "etc-configs")
+        os.makedirs(configs)
+        for name, tags in (("rt_one", "realtime"), ("rt_two", "realtime, api"), ("rt_new", "realtime, experimental")):
+            with open(os.path.join(configs, name + ".yaml"), "w") as f:
+                f.write("name: %s\ntags: [%s]\ncollector: {type: synthetic, params: {base: 10, seed: 2}}\n"
+                        "detector: {type: threshold, params: {threshold: 100}}\n"
+                        "schedule: {interval: \"5 minutes\"}\n" % (name, tags))
+        with open(CRONTABS[1]) as f:
+            _, fields, command = parse_crontab(f.read())[0]
+        self.assertEqual(fields[0], "*/5")
+        opts, name, cmd = cron_run_argv(command)
+        cmd = [configs if w == "/etc/dtk/configs" else BROKERS if w == "kafka1:9092,kafka2:9092" else w
+               for w in cmd]
+        self.assertIn(BROKERS, cmd)
+        env_file = os.path.join(self.tmp.name, "dispatch.env")
+        with open(env_file, "w") as f:
+            for k in ("DTK_SIGNING_KEY", "DTK_TOPIC", "DTK_RESULTS_TOPIC", "DTK_DLQ_TOPIC"):
+                f.write("%s=%s\n" % (k, services[k]))
+        logs = os.path.join(self.tmp.name, "cronlog")
+        out = subprocess.run(["dtk-cron-run", "-e", env_file, "-l", logs, "-k", os.path.join(self.tmp.name, "lock"),
+                              name, *cmd], capture_output=True, text=True, env=self.env, timeout=300)
+        with open(os.path.join(logs, name + ".log")) as f:
+            log = f.read()
+        self.assertEqual(out.returncode, 0, out.stderr + log + self.worker_logs())
+        self.assertRegex(log, r"\(Kafka, [^)]*\): selected 2, published 2, ok 2, anomaly 0, error 0, "
+                              r"expired 0, rejected 0, missing 0")
+        self.assertNotIn("rt_new", log)
+        self.assertRegex(log, r"realtime: end: exit 0 after \d+s")
 
     def test_guide(self):
         with open(GUIDE) as f:
