@@ -127,7 +127,8 @@ static void fleet_opts_free(fleet_opts *f)
 	free(f->props);
 }
 
-/* need_brokers: publishing (else only the selection is read). */
+/* need_brokers: publishing, which needs brokers and a selection (else an
+ * empty selection selects every config, as `dtk list-metrics`). */
 static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, int need_brokers, char *errstr,
 			    size_t errstr_size)
 {
@@ -174,7 +175,7 @@ static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, int need_brokers,
 			 "no Kafka brokers given (brokers, or set DTK_KAFKA_BROKERS)");
 		return -1;
 	}
-	if (!f->ntags && !f->nexclude && !f->metric && !f->due) {
+	if (need_brokers && !f->ntags && !f->nexclude && !f->metric && !f->due) {
 		snprintf(errstr, errstr_size,
 			 "select configs with tags, exclude_tags, metric or due");
 		return -1;

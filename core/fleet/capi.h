@@ -52,7 +52,8 @@ dtk_fleet_handle *dtk_fleet_dispatch_json(const char *opts_json, char **report_j
 /* The selection dtk_fleet_dispatch_json would publish, without Kafka
  * (dtk-dispatch --dry-run): opts_json as there, of which only config_dir,
  * tags, exclude_tags, match_all, metric, due, execution_time (for due) and
- * profiles are read. Returns, as JSON text owned by the caller,
+ * profiles are read, and no selection selects every config. Returns, as JSON text owned by the
+ * caller,
  * {"selected": [{"path", "metric", "tags", "interval" (as written),
  * "interval_seconds", "timeout", "timezone"}], "invalid": [{"path",
  * "error"}]}, or NULL with errstr (bad options, an unreadable directory). */

@@ -122,10 +122,10 @@ class Dispatch:
 
 
 def _selection_opts(config_dir, tags, exclude_tags, match_all, metric, due, execution_time,
-                    profiles):
+                    profiles, need_selection=True):
     tags = _names(tags, "tags")
     exclude = _names(exclude_tags, "exclude_tags")
-    if not (tags or exclude or metric or due):
+    if need_selection and not (tags or exclude or metric or due):
         raise ValueError("select configs with tags, exclude_tags, metric or due")
     if config_dir is None:
         raise ValueError("config_dir is required")
@@ -143,12 +143,13 @@ def select(config_dir, tags=None, *, exclude_tags=None, match_all=False, metric=
            execution_time=None, profiles=None):
     """The configs dispatch() would publish, without Kafka (dtk-dispatch
     --dry-run): the engine's selection, shared with `dtk run-tagged`.
+    No selection at all selects every config (as `dtk list-metrics`).
     Returns {"selected": [{"path", "metric", "tags", "interval",
     "interval_seconds", "timeout", "timezone"}], "invalid": [{"path",
     "error"}]}. Raises ConfigFileNotFoundError when config_dir does not
     exist, DetectKError when it cannot be read."""
     opts = _selection_opts(config_dir, tags, exclude_tags, match_all, metric, due,
-                           execution_time, profiles)
+                           execution_time, profiles, need_selection=False)
     lib = _lib.load_fleet()
     err = ctypes.create_string_buffer(_ERRSTR_SIZE)
     ptr = lib.dtk_fleet_select_json(json.dumps(opts).encode("utf-8"), err, _ERRSTR_SIZE)
