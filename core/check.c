@@ -1,6 +1,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,16 @@ static void add_warnings(run *r, const dtk_value *list)
 	}
 }
 
+/* A name for this check's limiter lease and alert claims when the caller
+ * gave none: unique in the process (checks on --parallel threads start in
+ * the same millisecond; sharing a name would make them share one slot). */
+static void default_owner(char *out, size_t outsz, int64_t started_ms)
+{
+	static atomic_ulong seq;
+	snprintf(out, outsz, "pid-%ld-%lld-%lu", (long)getpid(), (long long)started_ms,
+		 atomic_fetch_add(&seq, 1));
+}
+
 /* Takes the source's connection-limit lease when the caller gave a
  * limiter and the source is limited (its `limit_key`, else the collector's
  * key). Returns 1 when no slot came before the deadline (the error is
@@ -188,8 +199,7 @@ static int acquire_lease(run *r, const dtk_check_options *opt, int64_t started_m
 	if (opt->owner)
 		snprintf(member, sizeof(member), "%s", opt->owner);
 	else
-		snprintf(member, sizeof(member), "pid-%ld-%lld", (long)getpid(),
-			 (long long)started_ms);
+		default_owner(member, sizeof(member), started_ms);
 	int rc = dtk_limiter_acquire(opt->limiter, key, limit, member, dtk_limiter_ttl_ms(timeout),
 				     deadline, lease, waited, err, sizeof(err));
 	if (rc == DTK_LIMITER_FAILED) {
@@ -507,8 +517,7 @@ int dtk_check_run(const dtk_config *cfg, const dtk_check_options *opt_in, dtk_se
 		if (opt->owner)
 			snprintf(owner, sizeof(owner), "%s", opt->owner);
 		else
-			snprintf(owner, sizeof(owner), "pid-%ld-%lld", (long)getpid(),
-				 (long long)started_ms);
+			default_owner(owner, sizeof(owner), started_ms);
 		vars = dtk_message_vars(cfg, exec, point.ts, point.value,
 					point.is_missing || !have_point, status, det,
 					cfg->ndetectors, primary);

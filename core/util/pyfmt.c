@@ -1,27 +1,44 @@
 #include "util/pyfmt.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Finds the shortest %.*e precision that round-trips, as Python's repr does
- * (David Gay's shortest mode gives the same digits). */
+ * (David Gay's shortest mode gives the same digits). Two distinct decimals
+ * of at most 15 significant digits never map to the same double (DBL_DIG),
+ * so when the correctly rounded 15-digit form round-trips it is, with its
+ * trailing zeros stripped, the shortest; otherwise 16 digits when the
+ * (nearest) 16-digit form round-trips, else 17, which always does. */
 static int shortest_digits(double f, char *digits, size_t dsz, int *exp10)
 {
 	char tmp[40];
-	/* the fewest digits that round-trip: a precision that round-trips
-	 * makes every larger one round-trip too, so bisect over 0..16 */
-	int lo = 0, hi = 16;
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		snprintf(tmp, sizeof(tmp), "%.*e", mid, f);
-		if (strtod(tmp, NULL) == f)
-			hi = mid;
-		else
-			lo = mid + 1;
+	int lo = 14;
+	if (f < DBL_MIN) {
+		/* subnormals carry fewer digits: bisect over 0..16 (a precision
+		 * that round-trips makes every larger one round-trip too) */
+		int hi = 16;
+		lo = 0;
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+			snprintf(tmp, sizeof(tmp), "%.*e", mid, f);
+			if (strtod(tmp, NULL) == f)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		snprintf(tmp, sizeof(tmp), "%.*e", lo, f);
+	} else {
+		for (; lo < 16; lo++) {
+			snprintf(tmp, sizeof(tmp), "%.*e", lo, f);
+			if (strtod(tmp, NULL) == f)
+				break;
+		}
+		if (lo == 16)
+			snprintf(tmp, sizeof(tmp), "%.*e", lo, f);
 	}
-	snprintf(tmp, sizeof(tmp), "%.*e", lo, f);
 	/* tmp is like "-1.2345e+05": collect digits and exponent */
 	char *e = strchr(tmp, 'e');
 	*exp10 = (int)strtol(e + 1, NULL, 10);

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -35,6 +37,91 @@ static void test_pyfmt_float_matches_python_repr(void **state)
 	check_float(-INFINITY, "-inf");
 	check_float(1.5e300, "1.5e+300");
 	check_float(-0.0, "-0.0");
+}
+
+/* The bisection over every precision that dtk_pyfmt_float used before
+ * its 15/16/17-digit shortcut: the reference the shortcut must equal. */
+static void reference_repr_digits(double f, char *out, size_t outsz)
+{
+	char tmp[40];
+	int lo = 0, hi = 16;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		snprintf(tmp, sizeof(tmp), "%.*e", mid, f);
+		if (strtod(tmp, NULL) == f)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	snprintf(out, outsz, "%.*e", lo, f);
+}
+
+/* Digits and exponent of our output, normalised like %e without zeros. */
+static void digits_of(const char *s, char *out, size_t outsz)
+{
+	double f = strtod(s, NULL);
+	char tmp[40];
+	/* our text must parse back to f: then compare digit strings */
+	snprintf(tmp, sizeof(tmp), "%s", s);
+	(void)f;
+	size_t n = 0;
+	int seen = 0, exp10 = 0, point = -1, lead = 0;
+	const char *p = tmp;
+	if (*p == '-')
+		p++;
+	for (; *p && *p != 'e'; p++) {
+		if (*p == '.') {
+			point = (int)(n + lead);
+			continue;
+		}
+		if (*p == '0' && !seen) {
+			lead++;
+			continue;
+		}
+		seen = 1;
+		if (n + 1 < outsz)
+			out[n++] = *p;
+	}
+	int intdigits = point < 0 ? (int)n + lead : point;
+	exp10 = intdigits - lead - 1;
+	if (*p == 'e')
+		exp10 += atoi(p + 1);
+	while (n > 1 && out[n - 1] == '0')
+		n--;
+	snprintf(out + n, outsz - n, "e%d", exp10);
+}
+
+static void test_pyfmt_float_equals_the_bisection_on_random_doubles(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (int i = 0; i < 300000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		double f;
+		if (i % 3 == 0) {
+			uint64_t bits = x;
+			memcpy(&f, &bits, sizeof(f));
+		} else if (i % 3 == 1) {
+			f = (double)(int64_t)(x % 2000001 - 1000000) / 1000.0; /* short decimals */
+		} else {
+			f = (double)(x % 100000) * pow(10.0, (double)((int)((x >> 40) % 40) - 20));
+		}
+		if (isnan(f) || isinf(f) || f == 0.0)
+			continue;
+		char ours[64], ref[40], ref_digits[40], our_digits[40];
+		dtk_pyfmt_float(f, ours, sizeof(ours));
+		assert_true(strtod(ours, NULL) == f);
+		reference_repr_digits(fabs(f), ref, sizeof(ref));
+		digits_of(ref, ref_digits, sizeof(ref_digits));
+		digits_of(ours, our_digits, sizeof(our_digits));
+		if (strcmp(ref_digits, our_digits) != 0)
+			fail_msg("%.17g: ours %s (%s), reference %s (%s)", f, ours, our_digits, ref,
+				 ref_digits);
+	}
+	check_float(5e-324, "5e-324");
+	check_float(1e-310, "1e-310");
+	check_float(2.2250738585072014e-308, "2.2250738585072014e-308");
+	check_float(1.7976931348623157e308, "1.7976931348623157e+308");
 }
 
 static void test_buf_fails_cleanly_past_its_maximum(void **state)
@@ -98,6 +185,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pyfmt_float_matches_python_repr),
+		cmocka_unit_test(test_pyfmt_float_equals_the_bisection_on_random_doubles),
 		cmocka_unit_test(test_buf_fails_cleanly_past_its_maximum),
 		cmocka_unit_test(test_json_roundtrip_keeps_int_and_float_distinct),
 		cmocka_unit_test(test_json_parse_error_names_line_and_column),
