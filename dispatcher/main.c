@@ -103,6 +103,14 @@ static int report_in_process(dtk_selected *items, size_t n, const char *dispatch
 	return rc;
 }
 
+static int names_metric(const dtk_selected *items, size_t n, const char *metric)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].name && strcmp(items[i].name, metric) == 0)
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	dtk_opts o;
@@ -195,6 +203,13 @@ int main(int argc, char **argv)
 	};
 	if (dtk_select_configs(dir ? dir : ".", &sel, &items, &nitems, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk-dispatch: %s\n", err);
+		goto out;
+	}
+	if (metric && !names_metric(items, nitems, metric)) {
+		/* a misspelt name must not pass for "nothing to do" */
+		fprintf(stderr, "dtk-dispatch: --metric %s: no config under %s has that name\n",
+			metric, dir ? dir : ".");
+		rc = DTK_EXIT_USAGE;
 		goto out;
 	}
 	if (dry) {

@@ -110,6 +110,10 @@ class Dispatch(unittest.TestCase):
         p = self.dispatch("--metric", "hourly", "--dry-run")
         self.assertIn("(hourly)", p.stdout)
         self.assertNotIn("(ten)", p.stdout)
+        for name in ("hourlyy", "hourly,ten"):  # no such config: a usage error, not "nothing"
+            p = self.dispatch("--metric", name, "--execution-time", T)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("--metric %s: no config under" % name, p.stderr)
         at_ten_past = self.dispatch("--due", "--execution-time", "2024-11-02T14:10:30Z",
                                     "--dry-run").stdout
         self.assertIn("(ten)", at_ten_past)
