@@ -124,7 +124,7 @@ def check_tags(config_dir: str, tags: list[str] | None = None,
                due: bool = False, brokers: str | None = None, topic: str | None = None,
                results_topic: str | None = None, timeout: float | None = None,
                recheck_timeout: float | None = None, request_timeout: float | None = None,
-               execution_time: int | None = None,
+               create_topics: bool = False, execution_time: int | None = None,
                fail_on_anomaly: bool = False, fail_on_invalid: bool = True) -> dict:
     """Runs the checks of the configs under config_dir selected by tags (or
     due: the configs with a slot starting this minute) on the fleet at
@@ -136,7 +136,8 @@ def check_tags(config_dir: str, tags: list[str] | None = None,
     t = int(time.time()) if execution_time is None else int(execution_time)
     fleet = {k: v for k, v in (("brokers", brokers), ("topic", topic),
                                 ("results_topic", results_topic),
-                                ("request_timeout", request_timeout)) if v}
+                                ("request_timeout", request_timeout),
+                                ("create_topics", create_topics)) if v}
     sel = find_configs(config_dir, tags, exclude_tags, match_all, due, t)
     invalid = sel["invalid"]
     final, dispatch_id = {}, None
