@@ -286,32 +286,97 @@ static int cmp_slot(const void *a, const void *b)
 	return strcmp(((const id_slot *)a)->id, ((const id_slot *)b)->id);
 }
 
-/* Keeps m's result when it answers one of ours for the first time. */
-static int take_result(const rd_kafka_message_t *m, const char *dispatch_id, const id_slot *ids,
-		       size_t n, dtk_value **results)
+/* m's value when it is a result object of dispatch_id with what the
+ * report prints (request_id, status, metric), owned by the caller; NULL
+ * otherwise. */
+static dtk_value *result_of(const rd_kafka_message_t *m, const char *dispatch_id)
 {
 	char err[256];
 	if (!m->payload || m->len == 0 || m->len > DTK_DISPATCH_MAX_RESULT_BYTES)
-		return 0;
+		return NULL;
 	dtk_value *v = dtk_json_parse(m->payload, m->len, err, sizeof(err));
 	if (!v || v->type != DTK_V_MAP)
 		goto skip;
 	const char *did = dtk_value_cstr(dtk_value_map_get(v, "dispatch_id"));
 	const char *rid = dtk_value_cstr(dtk_value_map_get(v, "request_id"));
 	const dtk_value *status = dtk_value_map_get(v, "status");
-	/* what the report prints must be there */
 	if (!did || !rid || strcmp(did, dispatch_id) != 0 || !status || status->type != DTK_V_STR ||
 	    !dtk_value_cstr(dtk_value_map_get(v, "metric")))
 		goto skip;
-	id_slot key = {.id = rid};
-	const id_slot *hit = bsearch(&key, ids, n, sizeof(*ids), cmp_slot);
-	if (!hit || results[hit->index])
-		goto skip;
-	results[hit->index] = v;
-	return 1;
+	return v;
 skip:
 	dtk_value_free(&v);
-	return 0;
+	return NULL;
+}
+
+/* Keeps m's result when it answers one of ours for the first time. */
+static int take_result(const rd_kafka_message_t *m, const char *dispatch_id, const id_slot *ids,
+		       size_t n, dtk_value **results)
+{
+	dtk_value *v = result_of(m, dispatch_id);
+	if (!v)
+		return 0;
+	id_slot key = {.id = dtk_value_cstr(dtk_value_map_get(v, "request_id"))};
+	const id_slot *hit = bsearch(&key, ids, n, sizeof(*ids), cmp_slot);
+	if (!hit || results[hit->index]) {
+		dtk_value_free(&v);
+		return 0;
+	}
+	results[hit->index] = v;
+	return 1;
+}
+
+/* A consumer of the result topic assigned at the recorded offsets; owned
+ * by the caller (rd_kafka_consumer_close, rd_kafka_destroy), or NULL with
+ * errstr. */
+static rd_kafka_t *results_consumer(dtk_dispatch *d, const char *dispatch_id, char *errstr,
+				    size_t errstr_size)
+{
+	char err[512], group[64];
+	static const dtk_kafka_prop defaults[] = {
+		{"auto.offset.reset", "earliest"},
+		{"fetch.message.max.bytes", "1048576"},
+	};
+	rd_kafka_conf_t *conf = dtk_kafka_conf_new(&d->kafka, defaults,
+						   sizeof(defaults) / sizeof(defaults[0]), NULL, 0,
+						   errstr, errstr_size);
+	if (!conf)
+		return NULL;
+	/* librdkafka's assign() needs a group id, but nothing here joins the
+	 * group or commits: this id only keeps the consumer from borrowing a
+	 * real group's (a DTK_KAFKA_PROP_GROUP_ID shared with the workers). */
+	snprintf(group, sizeof(group), "dtk-dispatch-%s", dispatch_id);
+	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "Kafka consumer: %s", err);
+		return NULL;
+	}
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errstr, errstr_size, "Kafka consumer: %s", err);
+		return NULL;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_topic_partition_list_t *parts =
+		rd_kafka_topic_partition_list_new((int)d->npartitions);
+	for (size_t i = 0; i < d->npartitions; i++)
+		rd_kafka_topic_partition_list_add(parts, d->results_topic, d->partitions[i])->offset =
+			d->offsets[i];
+	rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(errstr, errstr_size, "reading %s: %s", d->results_topic,
+			 rd_kafka_err2str(e));
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
 }
 
 long dtk_dispatch_await(dtk_dispatch *d, const char *dispatch_id,
@@ -319,9 +384,7 @@ long dtk_dispatch_await(dtk_dispatch *d, const char *dispatch_id,
 			dtk_value **results, dtk_dispatch_progress progress, void *ctx,
 			char *errstr, size_t errstr_size)
 {
-	char err[512], group[64];
 	rd_kafka_t *rk = NULL;
-	rd_kafka_topic_partition_list_t *parts = NULL;
 	id_slot *ids = calloc(n ? n : 1, sizeof(*ids));
 	long got = -1;
 	int64_t end = dtk_now_ms() + timeout_ms, last_progress = 0;
@@ -339,46 +402,9 @@ long dtk_dispatch_await(dtk_dispatch *d, const char *dispatch_id,
 	for (size_t i = 0; i < n; i++)
 		ids[i] = (id_slot){.id = request_ids[i], .index = i};
 	qsort(ids, n, sizeof(*ids), cmp_slot);
-
-	static const dtk_kafka_prop defaults[] = {
-		{"auto.offset.reset", "earliest"},
-		{"fetch.message.max.bytes", "1048576"},
-	};
-	rd_kafka_conf_t *conf = dtk_kafka_conf_new(&d->kafka, defaults,
-						   sizeof(defaults) / sizeof(defaults[0]), NULL, 0,
-						   errstr, errstr_size);
-	if (!conf)
+	rk = results_consumer(d, dispatch_id, errstr, errstr_size);
+	if (!rk)
 		goto out;
-	/* librdkafka's assign() needs a group id, but nothing here joins the
-	 * group or commits: this id only keeps the consumer from borrowing a
-	 * real group's (a DTK_KAFKA_PROP_GROUP_ID shared with the workers). */
-	snprintf(group, sizeof(group), "dtk-dispatch-%s", dispatch_id);
-	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) !=
-		    RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) !=
-		    RD_KAFKA_CONF_OK) {
-		rd_kafka_conf_destroy(conf);
-		snprintf(errstr, errstr_size, "Kafka consumer: %s", err);
-		goto out;
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		snprintf(errstr, errstr_size, "Kafka consumer: %s", err);
-		goto out;
-	}
-	rd_kafka_poll_set_consumer(rk);
-	parts = rd_kafka_topic_partition_list_new((int)d->npartitions);
-	for (size_t i = 0; i < d->npartitions; i++)
-		rd_kafka_topic_partition_list_add(parts, d->results_topic, d->partitions[i])->offset =
-			d->offsets[i];
-	rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		snprintf(errstr, errstr_size, "reading %s: %s", d->results_topic,
-			 rd_kafka_err2str(e));
-		goto out;
-	}
 	got = 0;
 	for (;;) {
 		int64_t now = dtk_now_ms(), left = end - now;
@@ -405,12 +431,90 @@ long dtk_dispatch_await(dtk_dispatch *d, const char *dispatch_id,
 		snprintf(errstr, errstr_size, "reading %s: %s", d->results_topic,
 			 rd_kafka_err2str(last_err));
 out:
-	if (parts)
-		rd_kafka_topic_partition_list_destroy(parts);
 	if (rk) {
 		rd_kafka_consumer_close(rk);
 		rd_kafka_destroy(rk);
 	}
 	free(ids);
 	return got;
+}
+
+int dtk_dispatch_produce(dtk_dispatch *d, dtk_dispatch_msg *msg)
+{
+	dtk_buf value;
+	snprintf(msg->error, sizeof(msg->error), "no delivery report yet");
+	msg->partition = -1;
+	msg->offset = -1;
+	dtk_buf_init(&value, (size_t)strtoul(DTK_DISPATCH_MAX_MESSAGE_BYTES, NULL, 10));
+	int rc = produce_one(d, msg, &value);
+	dtk_buf_free(&value);
+	return rc;
+}
+
+size_t dtk_dispatch_poll(dtk_dispatch *d, int timeout_ms)
+{
+	rd_kafka_poll(d->producer, timeout_ms);
+	return d->pending;
+}
+
+struct dtk_dispatch_results {
+	rd_kafka_t *rk;
+	char *dispatch_id;
+	const char *topic; /* borrowed from the dtk_dispatch */
+};
+
+int dtk_dispatch_results_open(dtk_dispatch *d, const char *dispatch_id,
+			      dtk_dispatch_results **out, char *errstr, size_t errstr_size)
+{
+	dtk_dispatch_results *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r || !(r->dispatch_id = strdup(dispatch_id))) {
+		snprintf(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	if (!d->marked) {
+		snprintf(errstr, errstr_size, "the result offsets were not recorded before publishing");
+		goto fail;
+	}
+	r->topic = d->results_topic;
+	if (!(r->rk = results_consumer(d, dispatch_id, errstr, errstr_size)))
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	dtk_dispatch_results_free(&r);
+	return -1;
+}
+
+int dtk_dispatch_results_poll(dtk_dispatch_results *r, int timeout_ms, dtk_value **result,
+			      char *errstr, size_t errstr_size)
+{
+	*result = NULL;
+	rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, timeout_ms);
+	if (!m)
+		return 0;
+	int rc = 0;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		*result = result_of(m, r->dispatch_id);
+		rc = *result ? 1 : 0;
+	} else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		snprintf(errstr, errstr_size, "reading %s: %s", r->topic, rd_kafka_err2str(m->err));
+		rc = -1;
+	}
+	rd_kafka_message_destroy(m);
+	return rc;
+}
+
+void dtk_dispatch_results_free(dtk_dispatch_results **pr)
+{
+	if (!pr || !*pr)
+		return;
+	dtk_dispatch_results *r = *pr;
+	if (r->rk) {
+		rd_kafka_consumer_close(r->rk);
+		rd_kafka_destroy(r->rk);
+	}
+	free(r->dispatch_id);
+	free(r);
+	*pr = NULL;
 }

@@ -103,4 +103,46 @@ long dtk_dispatch_await(dtk_dispatch *d, const char *dispatch_id,
 			dtk_value **results, dtk_dispatch_progress progress, void *ctx,
 			char *errstr, size_t errstr_size);
 
+
+/* Paced publishing, for a caller that sets its own rate (bench/fleet/
+ * latency.c) instead of handing dtk_dispatch_publish a batch. */
+
+/* Encodes, signs and produces one request as dtk_dispatch_publish does
+ * (the same message), without waiting for its delivery report. Until
+ * dtk_dispatch_poll serves that report, msg->error says none came yet;
+ * the report clears it (and fills partition and offset) or says why the
+ * message was not delivered. msg is borrowed and must stay valid until
+ * then: poll until nothing is pending before freeing msg or d. Returns 0
+ * when librdkafka queued the message, or -1 with msg->error. */
+int dtk_dispatch_produce(dtk_dispatch *d, dtk_dispatch_msg *msg);
+
+/* Serves ready delivery reports, waiting at most timeout_ms (0: none) for
+ * the first one. Returns how many messages of dtk_dispatch_produce still
+ * await theirs. */
+size_t dtk_dispatch_poll(dtk_dispatch *d, int timeout_ms);
+
+/* A reader of the result topic as dtk_dispatch_await reads it (from the
+ * offsets of dtk_dispatch_mark_results, assign(), nothing committed), for
+ * a caller that takes the results as they arrive. Used by one thread. */
+typedef struct dtk_dispatch_results dtk_dispatch_results;
+
+/* Opens the reader for the results of dispatch_id (copied). Returns 0 and
+ * a reader owned by the caller (dtk_dispatch_results_free, before
+ * dtk_dispatch_free(d)), or -1 with errstr (the offsets were not
+ * recorded, the consumer cannot be set up). */
+int dtk_dispatch_results_open(dtk_dispatch *d, const char *dispatch_id,
+			      dtk_dispatch_results **out, char *errstr, size_t errstr_size);
+
+/* Waits at most timeout_ms for the next message. Returns 1 with *result
+ * a result object of dispatch_id (request_id, status and metric present;
+ * owned by the caller); 0 with *result NULL when none came in time or
+ * the message was not one (another dispatch's, not a result; duplicates
+ * are not filtered here); -1 with errstr on a consumer error (the reader
+ * stays usable). */
+int dtk_dispatch_results_poll(dtk_dispatch_results *r, int timeout_ms, dtk_value **result,
+			      char *errstr, size_t errstr_size);
+
+/* Closes the reader and NULLs *r. NULL is a no-op. */
+void dtk_dispatch_results_free(dtk_dispatch_results **r);
+
 #endif
