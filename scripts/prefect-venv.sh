@@ -20,6 +20,14 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then
 	exit 0
 fi
 mkdir -p "$(dirname "$venv")"
+# one maker at a time (two test runs starting together); the second reuses
+# what the first made
+exec 9>"$venv.lock"
+flock 9
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then
+	echo "$venv/bin/python"
+	exit 0
+fi
 rm -rf "$venv"
 trap '[ -f "$stamp" ] || rm -rf "$venv"' EXIT
 "$python" -m venv "$venv" >&2
