@@ -40,12 +40,15 @@ foreach(src ${DTK_INTEGRATION_PY})
   if(name STREQUAL "test_fleet_faults")
     continue() # registered per test method below
   endif()
-  # A docstring line "ctest-labels: a;b" adds labels (e.g. its own tier name).
+  # A docstring line "ctest-labels: a;b" names its labels (python is
+  # added): "integration;airflow" joins the integration tier (which CI also
+  # runs under ASan) and a tier of its own; without "integration" a test
+  # runs only in the plain build's full ctest run (e.g. under valgrind).
   set(labels "integration;python")
   file(STRINGS ${src} extra LIMIT_COUNT 40 REGEX "^ctest-labels: ")
   if(extra)
     string(REGEX REPLACE "^ctest-labels: *" "" extra "${extra}")
-    list(APPEND labels ${extra})
+    set(labels "python;${extra}")
     list(REMOVE_DUPLICATES labels)
   endif()
   add_test(NAME py_${name} COMMAND ${DTK_TEST_PYTHON} ${src})
