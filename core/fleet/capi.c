@@ -25,6 +25,7 @@ struct dtk_fleet_handle {
 	char **ids; /* request ids of the delivered requests, in report order */
 	size_t nids;
 	int tracked;
+	dtk_dispatch_results *reader; /* dtk_fleet_next_result_json's */
 };
 
 /* What one option lookup found; a wrong type is an error naming the key. */
@@ -593,11 +594,58 @@ out:
 	return out;
 }
 
+int dtk_fleet_results_start(dtk_fleet_handle *h, char *errstr, size_t errstr_size)
+{
+	if (errstr && errstr_size)
+		errstr[0] = '\0';
+	if (!h || !h->tracked) {
+		snprintf(
+		    errstr, errstr_size, "%s",
+		    h ? "this dispatch did not record the result offsets (track_results was off)"
+		      : "no dispatch handle");
+		return -1;
+	}
+	dtk_dispatch_results_free(&h->reader);
+	return dtk_dispatch_results_open(h->d, h->dispatch_id, &h->reader, errstr, errstr_size);
+}
+
+char *dtk_fleet_results_next_json(dtk_fleet_handle *h, int64_t timeout_ms, char *errstr,
+				  size_t errstr_size)
+{
+	char *out = NULL;
+	if (errstr && errstr_size)
+		errstr[0] = '\0';
+	if (!h || !h->reader) {
+		snprintf(errstr, errstr_size, "the result reader was not started");
+		return NULL;
+	}
+	int64_t end = dtk_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		int64_t left = end - dtk_now_ms();
+		dtk_value *v = NULL;
+		/* another dispatch's message returns at once: poll until the end */
+		int rc = dtk_dispatch_results_poll(h->reader,
+						   left > 200 ? 200
+						   : left > 0 ? (int)left
+							      : 0,
+						   &v, errstr, errstr_size);
+		if (rc == 1) {
+			if (emit_to(v, &out) != 0)
+				snprintf(errstr, errstr_size, "out of memory");
+			dtk_value_free(&v);
+			return out;
+		}
+		if (rc < 0 || left <= 0)
+			return NULL;
+	}
+}
+
 void dtk_fleet_handle_free(dtk_fleet_handle **ph)
 {
 	if (!ph || !*ph)
 		return;
 	dtk_fleet_handle *h = *ph;
+	dtk_dispatch_results_free(&h->reader);
 	dtk_dispatch_free(&h->d);
 	for (size_t i = 0; h->ids && i < h->nids; i++)
 		free(h->ids[i]);

@@ -71,6 +71,21 @@ char *dtk_fleet_select_json(const char *opts_json, char *errstr, size_t errstr_s
 char *dtk_fleet_await_json(dtk_fleet_handle *h, int64_t timeout_ms, char *errstr,
 			   size_t errstr_size);
 
+/* Results one at a time, as they arrive. dtk_fleet_results_start opens
+ * (again) a reader of the result topic from the offsets recorded before
+ * publishing. Returns 0, or -1 with errstr (the handle was made without
+ * track_results, the consumer cannot be set up). */
+int dtk_fleet_results_start(dtk_fleet_handle *h, char *errstr, size_t errstr_size);
+
+/* The next result of this dispatch from the reader of
+ * dtk_fleet_results_start (a check result v1 object, as JSON text owned by
+ * the caller). Not filtered here: duplicates, and results of request ids
+ * the caller did not publish. Returns NULL with errstr "" when none came
+ * within timeout_ms, NULL with errstr on a consumer error (the reader stays
+ * usable) or when the reader was not started. */
+char *dtk_fleet_results_next_json(dtk_fleet_handle *h, int64_t timeout_ms, char *errstr,
+				  size_t errstr_size);
+
 /* Closes the producer, frees the handle and NULLs *h. NULL is a no-op. */
 void dtk_fleet_handle_free(dtk_fleet_handle **h);
 

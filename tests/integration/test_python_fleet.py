@@ -3,9 +3,11 @@ against the real Kafka broker of scripts/services.sh and real dtk-worker
 processes: dispatch() publishes the same request messages as
 `dtk-dispatch --brokers` for the same configs (every field but the ids and
 times, the headers, a verifiable signature, config_sha256, the invalid
-configs reported and the others still published); wait_results() returns
-each request's result once, ignoring another dispatch's results and a
-duplicate; a timeout raises ResultsTimeout naming the missing requests; no
+configs reported and the others still published); select() equals
+--dry-run; wait_results() returns each request's result once, ignoring
+another dispatch's results and a duplicate, and iter_results() yields the
+same, each as it arrives (a fast check's result before a slow one ends); a
+timeout raises ResultsTimeout naming the missing requests; no
 reachable broker, a missing topic and a missing config directory raise the
 engine's message in bounded time.
 
@@ -18,6 +20,7 @@ Without DTK_KAFKA_BROKERS it skips (exit 77) unless DTK_REQUIRE_SERVICES=1.
 import faulthandler
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import unittest.mock
@@ -67,7 +71,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(SOURCE, "integrations", "python", "src"))
 
 import detectk  # noqa: E402
-from detectk.fleet import dispatch, select, wait_results  # noqa: E402
+from detectk.fleet import dispatch, iter_results, select, wait_results  # noqa: E402
 
 METRIC = """\
 name: {name}
@@ -77,6 +81,35 @@ detector: {{type: threshold, params: {{threshold: 1000}}}}
 storage: {{type: sqlite, params: {{path: "{db}"}}}}
 schedule: {{interval: "{interval}", timeout: "{timeout}"}}
 """
+
+
+SLOW_SECONDS = 6
+SLOW = """\
+name: slow
+tags: [stream]
+collector:
+  type: http
+  params: {{url: "{url}", value_path: value, retry_count: 0, timeout: 30}}
+detector: {{type: threshold, params: {{threshold: 1000}}}}
+storage: {{type: sqlite, params: {{path: "{db}"}}}}
+schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
+"""
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Answers {"value": 5} after SLOW_SECONDS."""
+
+    def do_GET(self):
+        time.sleep(SLOW_SECONDS)
+        body = b'{"value": 5}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 def closed_port():
@@ -261,6 +294,11 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
             self.assertEqual(r["schema"], "dtk.check.result/v1")
             self.assertEqual(r["execution_time"], T_ALIGNED)
             self.assertTrue(r["worker"]["id"])
+        # iterating gives the same results, each once despite the duplicate
+        streamed = list(iter_results(d, timeout=60))
+        self.assertEqual(sorted(r["request_id"] for r in streamed),
+                         sorted(r["request_id"] for r in results))
+        self.assertEqual({r["dispatch_id"] for r in streamed}, {d.dispatch_id})
         theirs = wait_results(other, timeout=60)
         self.assertEqual(len(theirs), 9)
         self.assertEqual({r["dispatch_id"] for r in theirs}, {other.dispatch_id})
@@ -268,6 +306,26 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
         for p, _ in self.procs:
             self.assertIsNone(p.poll(), self.logs())
             self.assertEqual(self.stop_worker(p), 0, self.logs())
+
+    def test_iter_results_yields_each_result_as_it_arrives(self):
+        self.feed("create", "2", self.topic, self.results, self.dlq)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.metric("fast", ["stream"])
+        with open(os.path.join(self.dir, "slow.yaml"), "w") as f:
+            f.write(SLOW.format(url="http://127.0.0.1:%d/slow" % server.server_address[1],
+                                db=self.db))
+        self.start_worker("w1")
+        with dispatch(self.dir, ["stream"], execution_time=T, **self.kwargs()) as d:
+            self.assertEqual(d.published, 2)
+            start = time.monotonic()
+            arrivals = [(r["metric"], time.monotonic() - start)
+                        for r in iter_results(d, timeout=90)]
+        self.assertEqual([m for m, _ in arrivals], ["fast", "slow"], self.logs())
+        # the fast result was handed over while the slow check was still running
+        self.assertLess(arrivals[0][1] + 2, arrivals[1][1], arrivals)
 
     def test_a_timeout_names_the_missing_requests(self):
         self.feed("create", "2", self.topic, self.results, self.dlq)
@@ -289,9 +347,18 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
             self.assertIn(r["request_id"], str(e))
             self.assertIn(r["metric"], str(e))
         self.assertEqual(wait_results(d, timeout=1, raise_on_timeout=False), [None, None])
+        start = time.monotonic()
+        with self.assertRaises(detectk.ResultsTimeout) as cm:
+            for _ in iter_results(d, timeout=2, poll_interval=0.5):
+                self.fail("no worker runs: nothing to yield")
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertEqual(sorted(m["metric"] for m in cm.exception.missing), ["late_a", "late_b"])
+        self.assertEqual(list(iter_results(d, timeout=1, raise_on_timeout=False)), [])
         d.close()
         with self.assertRaisesRegex(detectk.DetectKError, "closed"):
             wait_results(d, timeout=1)
+        with self.assertRaisesRegex(detectk.DetectKError, "closed"):
+            next(iter_results(d, timeout=1))
 
     def test_without_track_results_waiting_is_refused(self):
         self.feed("create", "1", self.topic, self.results, self.dlq)
@@ -300,6 +367,8 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
             self.assertEqual(d.published, 1)
             with self.assertRaisesRegex(detectk.DetectKError, "track_results"):
                 wait_results(d, timeout=1)
+            with self.assertRaisesRegex(detectk.DetectKError, "track_results"):
+                next(iter_results(d, timeout=1))
 
     def test_no_reachable_broker_raises_the_engine_message_in_bounded_time(self):
         self.metric("nb", ["nb"])

@@ -109,6 +109,11 @@ def _prototype_fleet(lib):
                                             ctypes.c_char_p, ctypes.c_size_t]
     lib.dtk_fleet_select_json.restype = ctypes.c_void_p
     lib.dtk_fleet_select_json.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.dtk_fleet_results_start.restype = ctypes.c_int
+    lib.dtk_fleet_results_start.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.dtk_fleet_results_next_json.restype = ctypes.c_void_p
+    lib.dtk_fleet_results_next_json.argtypes = [ctypes.c_void_p, ctypes.c_int64,
+                                                ctypes.c_char_p, ctypes.c_size_t]
     lib.dtk_fleet_await_json.restype = ctypes.c_void_p
     lib.dtk_fleet_await_json.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p,
                                          ctypes.c_size_t]

@@ -5,12 +5,13 @@ messages (built, signed and produced by the C library, every delivery
 confirmed), and `wait_results(...)` reads the results topic as
 `dtk-dispatch --wait` does.
 
-    from detectk.fleet import dispatch, wait_results
+    from detectk.fleet import dispatch, iter_results, wait_results
 
     with dispatch("configs", tags=["hourly"], brokers="localhost:9092") as d:
         print(d.dispatch_id, d.published)
-        for result in wait_results(d, timeout=120):
+        for result in iter_results(d, timeout=120):     # as they arrive
             print(result["metric"], result["status"])
+    # or: results = wait_results(d, timeout=120)       # all at once, in request order
 """
 
 import ctypes
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import time
 import weakref
 
 from . import _lib
@@ -274,18 +276,70 @@ def wait_results(handle, timeout=None, *, raise_on_timeout=True):
     doc = json.loads(_lib.take_string(ptr))
     results = doc["results"]
     delivered = handle.delivered
-    missing = [{"metric": r["metric"], "request_id": r["request_id"], "path": r["path"]}
-               for r, res in zip(delivered, results) if res is None]
+    missing = [r for r, res in zip(delivered, results) if res is None]
     if missing and raise_on_timeout:
-        names = ", ".join("%s (request %s)" % (m["metric"], m["request_id"]) for m in missing)
-        msg = "dispatch %s: no result within %g s for %d of %d requests: %s" % (
-            handle.dispatch_id, timeout_ms / 1000.0, len(missing), len(delivered), names)
-        if doc.get("error"):
-            msg += " (last consumer error: %s)" % doc["error"]
-        raise ResultsTimeout(msg, missing, [r for r in results if r is not None],
-                             handle.dispatch_id)
+        raise _timeout(handle, missing, [r for r in results if r is not None], timeout_ms,
+                       doc.get("error"))
     return results
 
 
-__all__ = ["select", "dispatch", "wait_results", "Dispatch", "DispatchError", "ResultsTimeout",
+def _timeout(handle, missing, got, timeout_ms, last_error):
+    missing = [{"metric": r["metric"], "request_id": r["request_id"], "path": r["path"]}
+               for r in missing]
+    names = ", ".join("%s (request %s)" % (m["metric"], m["request_id"]) for m in missing)
+    msg = "dispatch %s: no result within %g s for %d of %d requests: %s" % (
+        handle.dispatch_id, timeout_ms / 1000.0, len(missing), len(handle.delivered), names)
+    if last_error:
+        msg += " (last consumer error: %s)" % last_error
+    return ResultsTimeout(msg, missing, got, handle.dispatch_id)
+
+
+def iter_results(handle, timeout=None, *, raise_on_timeout=True, poll_interval=1.0):
+    """Yields the results of handle's delivered requests as they arrive
+    (check result v1 dicts), each request's first result once, then stops
+    when every request has one. Waits at most timeout seconds in all (the
+    default as wait_results); when some are still missing, raises
+    ResultsTimeout naming them (after yielding the others), or just stops
+    with raise_on_timeout=False. The C reader is polled poll_interval
+    seconds at a time, so KeyboardInterrupt and close() from another thread
+    are seen between polls."""
+    if not isinstance(handle, Dispatch):
+        raise TypeError("iter_results needs the Dispatch that dispatch() returned")
+    if timeout is None:
+        timeout = handle.default_timeout
+    timeout_ms = max(0, int(float(timeout) * 1000))
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    step_ms = max(1, int(float(poll_interval) * 1000))
+    pending = {r["request_id"]: r for r in handle.delivered}
+    got, last_error = [], None
+    err = ctypes.create_string_buffer(_ERRSTR_SIZE)
+    with handle._lock:
+        if handle._handle is None:
+            raise DetectKError("dispatch %s is closed" % handle.dispatch_id)
+        if handle._lib.dtk_fleet_results_start(handle._handle, err, _ERRSTR_SIZE) != 0:
+            raise DetectKError(err.value.decode("utf-8", "replace") or "unknown error")
+    while pending:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
+            break
+        with handle._lock:
+            if handle._handle is None:
+                raise DetectKError("dispatch %s is closed" % handle.dispatch_id)
+            ptr = handle._lib.dtk_fleet_results_next_json(handle._handle, min(left_ms, step_ms),
+                                                          err, _ERRSTR_SIZE)
+        if not ptr:
+            if err.value:
+                last_error = err.value.decode("utf-8", "replace")
+                if last_error == "out of memory":
+                    raise MemoryError("detectk.fleet: " + last_error)
+            continue
+        r = json.loads(_lib.take_string(ptr))
+        if pending.pop(r.get("request_id"), None) is not None:
+            got.append(r)
+            yield r
+    if pending and raise_on_timeout:
+        raise _timeout(handle, list(pending.values()), got, timeout_ms, last_error)
+
+
+__all__ = ["select", "dispatch", "wait_results", "iter_results", "Dispatch", "DispatchError", "ResultsTimeout",
            "WAIT_MARGIN_S"]
