@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from detectk import DetectKError
-from detectk.fleet import dispatch, select, wait_results
+from detectk.fleet import dispatch, iter_results, select, wait_results
 
 # results that mean the check did not run to its end (fleet.md)
 FAILED = ("error", "expired", "rejected")
@@ -64,7 +64,8 @@ def find_configs(config_dir, tags, exclude_tags=None, match_all=False, due=False
 @task(name="dispatch-and-wait", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def dispatch_and_wait(config_dir, tags=None, metric=None, exclude_tags=None, match_all=False,
                       due=False, execution_time=None, timeout=None, fleet=None):
-    """Publishes the selection's requests and waits for their results.
+    """Publishes the selection's requests and waits for their results,
+    logging each as it arrives.
     Retried (the whole task) when nothing could be published or a request
     was not delivered; results still missing at the timeout are returned as
     None (the flow re-runs those checks one by one)."""
@@ -78,11 +79,15 @@ def dispatch_and_wait(config_dir, tags=None, metric=None, exclude_tags=None, mat
                 "; ".join("%s: %s" % (r["metric"], r["error"]) for r in d.undelivered)))
         log.info("dispatch %s: %d requests published to %s", d.dispatch_id, d.published,
                  d.topic)
-        results = wait_results(d, timeout=timeout, raise_on_timeout=False)
+        by_id = {}
+        for r in iter_results(d, timeout=timeout, raise_on_timeout=False):
+            by_id[r["request_id"]] = r
+            log.info("%s: %s (%d of %d)", r["metric"], r["status"], len(by_id),
+                     len(d.delivered))
         return {"dispatch_id": d.dispatch_id, "invalid": d.invalid,
                 "requests": [{"metric": r["metric"], "request_id": r["request_id"]}
                              for r in d.delivered],
-                "results": results}
+                "results": [by_id.get(r["request_id"]) for r in d.delivered]}
 
 
 @task(name="recheck", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
