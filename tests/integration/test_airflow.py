@@ -176,16 +176,21 @@ print(json.dumps(out))
 """
 
 DAGBAG = r"""
-import json, os
-from airflow.models import DagBag
+import json, os, pathlib
+from airflow.dag_processing.dagbag import BundleDagBag
+
+def schedule(d):
+    return d.schedule if isinstance(d.schedule, str) else d.schedule.total_seconds()
 
 def bag():
-    b = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], include_examples=False)
+    # as the dag processor parses the dags-folder bundle (its path on sys.path)
+    folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+    b = BundleDagBag(dag_folder=folder, bundle_path=pathlib.Path(folder))
     return {"errors": {k: str(v) for k, v in b.import_errors.items()},
-            "dags": {d.dag_id: {"schedule": d.schedule_interval if isinstance(d.schedule_interval, str)
-                                else d.schedule_interval.total_seconds(),
-                                "timezone": d.timezone.name, "catchup": d.catchup,
-                                "tags": sorted(d.tags),
+            "dags": {d.dag_id: {"schedule": schedule(d),
+                                "timetable": type(d.timetable).__name__,
+                                "timezone": str(getattr(d.timetable, "timezone", d.timezone)),
+                                "catchup": d.catchup, "tags": sorted(d.tags),
                                 "tasks": {t.task_id: getattr(t, "bash_command", None)
                                           for t in d.tasks}}
                      for d in b.dags.values()}}
@@ -332,10 +337,10 @@ class Airflow(KafkaHelpers, unittest.TestCase):
 
     @classmethod
     def dags_test(cls, dag_file, dag_id, when, **env):
-        p = cls.cmd([cls.airflow, "dags", "test", "-S", os.path.join(DAGS, dag_file), dag_id,
+        started = time.monotonic()
+        p = cls.cmd([cls.airflow, "dags", "test", "-f", os.path.join(DAGS, dag_file), dag_id,
                      when], cls.airflow_env(**env))
-        with open(os.path.join(cls.dir, dag_id + ".log"), "w") as f:
-            f.write(p.stdout + p.stderr)
+        print("airflow dags test %s: %.1fs" % (dag_id, time.monotonic() - started), flush=True)
         return p
 
     @classmethod
@@ -358,20 +363,30 @@ class Airflow(KafkaHelpers, unittest.TestCase):
 
     # ---- reading what the runs left ----
 
+    def query(self, sql, *args):
+        with sqlite3.connect(os.path.join(self.dir, "airflow", "airflow.db")) as c:
+            return c.execute(sql, args).fetchall()
+
+    def run_id(self, dag_id, when):
+        """The run `airflow dags test` made of dag_id (each is tested once),
+        checked to be at the logical date `when`."""
+        rows = self.query("select run_id, logical_date, data_interval_end from dag_run "
+                          "where dag_id = ?", dag_id)
+        self.assertEqual(len(rows), 1, rows)
+        stamp = datetime.datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M:%S")
+        self.assertTrue(rows[0][1].startswith(stamp), rows)
+        self.assertTrue(rows[0][2].startswith(stamp), rows)
+        return rows[0][0]
+
     def states(self, dag_id, when):
-        db = os.path.join(self.dir, "airflow", "airflow.db")
-        with sqlite3.connect(db) as c:
-            rows = c.execute("select task_id, state from task_instance where dag_id = ? and "
-                             "run_id = ?", (dag_id, "manual__" + when)).fetchall()
-        return dict(rows)
+        return dict(self.query("select task_id, state from task_instance where dag_id = ? and "
+                               "run_id = ?", dag_id, self.run_id(dag_id, when)))
 
     def xcom(self, dag_id, when, task_id, key="return_value"):
-        db = os.path.join(self.dir, "airflow", "airflow.db")
-        with sqlite3.connect(db) as c:
-            row = c.execute("select value from xcom where dag_id = ? and run_id = ? and "
-                            "task_id = ? and key = ?",
-                            (dag_id, "manual__" + when, task_id, key)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self.query("select value from xcom where dag_id = ? and run_id = ? and "
+                          "task_id = ? and key = ?", dag_id, self.run_id(dag_id, when),
+                          task_id, key)
+        return json.loads(rows[0][0]) if rows else None
 
     def task_output(self, run, task_id):
         """The log lines `airflow dags test` printed while running task_id
@@ -410,7 +425,10 @@ class Airflow(KafkaHelpers, unittest.TestCase):
         self.assertEqual(set(dags["detectk_team_10min"]["tasks"]), {"gen_ok", "gen_broken"})
         self.assertEqual(dags["detectk_critical_1d_Europe_Berlin"]["schedule"], "0 0 * * *")
         self.assertEqual(dags["detectk_critical_1d_Europe_Berlin"]["timezone"], "Europe/Berlin")
+        self.assertEqual(dags["detectk_critical_1d_Europe_Berlin"]["timetable"],
+                         "CronTriggerTimetable")
         self.assertEqual(dags["detectk_ops_90min"]["schedule"], 5400)  # a timedelta
+        self.assertEqual(dags["detectk_ops_90min"]["timetable"], "DeltaTriggerTimetable")
         self.assertEqual(dags["detectk_untagged_1h"]["schedule"], "0 * * * *")
         self.assertEqual(dags["detectk_due"]["schedule"], "* * * * *")
         for d in dags.values():

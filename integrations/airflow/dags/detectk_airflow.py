@@ -1,8 +1,8 @@
 """What the DetectK example DAGs share (docs/airflow.md): the mapping from a
 config's schedule.interval to an Airflow schedule, the dtk-dispatch command
-lines, and the MetricCheck task callable. Not a DAG file itself
-(.airflowignore): Airflow puts the DAG folder on sys.path, so the DAG files
-import it as a module.
+lines, and the MetricCheck task callable. Written for Airflow 3. Not a DAG
+file itself (.airflowignore): Airflow puts the DAG folder (the dags-folder
+bundle) on sys.path, so the DAG files import it as a module.
 
 Settings come from the environment of the scheduler and of the workers:
   DTK_CONFIG_DIR            the metric configs (also read by dtk-dispatch)
@@ -33,9 +33,11 @@ MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
 # week); catchup is off, so nothing before the first deployment runs.
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 
-# Airflow renders this into each command: the end of the run's data interval,
-# which is the execution time whose aligned slot is exactly that interval.
-EXECUTION_TIME = "{{ data_interval_end | ts }}"
+# Airflow renders this into each command: the end of the run's data interval
+# (with Airflow 3's default trigger timetables, the time the run was due),
+# whose aligned slot is the one that just ended; a manual run without a
+# logical date has none and uses the time it was triggered for.
+EXECUTION_TIME = "{{ (data_interval_end or dag_run.run_after) | ts }}"
 
 
 def interval_schedule(seconds):
@@ -43,10 +45,9 @@ def interval_schedule(seconds):
     expression (str) whose fire times are exactly the slot starts, or a
     datetime.timedelta when no single cron expression has them (7 minutes,
     90 minutes, 5 hours, 2 days, 30 seconds, ...). A timedelta schedule runs
-    once per interval at multiples of it since 1970-01-01 UTC, so every run
-    still checks one slot and no slot twice; for intervals dividing four
-    days the two grids coincide. Cron day and week schedules are read in
-    the DAG's timezone (schedule_timezone)."""
+    once per interval, not on the slot starts, so each run checks the slot
+    that ended last and every slot is checked once. Cron day and week
+    schedules are read in the DAG's timezone (schedule_timezone)."""
     if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
         raise ValueError("interval must be a positive number of seconds, got %r" % (seconds,))
     if seconds % MINUTE == 0 and seconds < HOUR and HOUR % seconds == 0:
@@ -168,10 +169,10 @@ def run_metric_check(path, fail_on_anomaly=False, **context):
     detections, alert, errors) pushed to XCom as return_value whatever the
     outcome; raises when the check failed, and on an anomaly when
     fail_on_anomaly."""
-    from airflow.exceptions import AirflowException
+    from airflow.sdk.exceptions import AirflowException
     from detectk.check import MetricCheck
 
-    when = context["data_interval_end"]
+    when = context.get("data_interval_end") or context["dag_run"].run_after
     result = MetricCheck().execute(path, execution_time=when.isoformat())
     doc = result.to_dict()
     context["ti"].xcom_push(key="return_value", value=doc)

@@ -7,8 +7,8 @@ fails when a check of its selection fails (exit 1) or a config does not load
 (exit 2); the critical one also fails on an anomaly (exit 3)."""
 import datetime
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
 
 from detectk_airflow import START_DATE, critical_tags, dispatch_command
 

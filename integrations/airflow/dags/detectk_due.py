@@ -8,8 +8,8 @@ Runs may overlap (max_active_runs 5) when results take longer than a minute;
 DTK_TIMEOUT bounds the wait of each."""
 import datetime
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
 
 from detectk_airflow import START_DATE, dispatch_command
 

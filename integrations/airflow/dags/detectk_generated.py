@@ -18,8 +18,8 @@ import logging
 import os
 
 import pendulum
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
 
 from detectk_airflow import (START_DATE, config_dir, critical_tags, dispatch_command,
                              group_by_tag_and_interval, interval_schedule, interval_slug,

@@ -9,9 +9,8 @@ whatever the checks did, pulls every result and returns a summary."""
 import datetime
 import os
 
-from airflow import DAG
-from airflow.operators.python import PythonOperator
-from airflow.utils.trigger_rule import TriggerRule
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, TriggerRule
 
 from detectk_airflow import (START_DATE, critical_tags, run_metric_check, safe_id,
                              summarize_checks)
