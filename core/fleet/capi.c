@@ -307,20 +307,7 @@ dtk_fleet_handle *dtk_fleet_dispatch_json(const char *opts_json, char **report_j
 		goto out;
 	}
 	int64_t requested_time = f.has_time ? f.execution_time : (int64_t)time(NULL);
-	dtk_select_opts sel = {
-	    .filter = {.tags = f.tags,
-		       .ntags = f.ntags,
-		       .exclude = f.exclude,
-		       .nexclude = f.nexclude,
-		       .match_all = f.match_all},
-	    .metric = f.metric,
-	    .due = f.due,
-	    .now = requested_time,
-	    .profiles = f.profiles,
-	    /* a publisher needs none of the workers' secrets */
-	    .load_strict = 0,
-	};
-	if (dtk_select_configs(f.config_dir, &sel, &items, &n, errstr, errstr_size) != 0)
+	if (select_items(&f, requested_time, &items, &n, errstr, errstr_size) != 0)
 		goto out;
 	if (!f.source) {
 		gethostname(host, sizeof(host) - 1);
