@@ -27,6 +27,7 @@ TO=2024-11-02T00:00:00Z
 export DTK_SERVICES_DIR=${DTK_SERVICES_DIR:-$BUILD/services}
 
 quick=0
+WARM_S=5
 engines=(clickhouse postgres mysql)
 for arg in "$@"; do
 	case $arg in
@@ -43,7 +44,7 @@ for arg in "$@"; do
 	esac
 done
 if ((quick)); then
-	RUNS=50 JSON_RUNS=50 REPLAYS=50
+	RUNS=50 JSON_RUNS=50 REPLAYS=50 WARM_S=2
 else
 	RUNS=300 JSON_RUNS=200 REPLAYS=200
 fi
@@ -161,5 +162,24 @@ step "process start and exit alone: hyperfine, $RUNS runs of dtk --version"
 hyperfine -N --style basic --warmup 10 --runs "$RUNS" --export-json "$OUT/hyperfine_start.json" \
 	"$DTK --version" >&2
 
+step "warm: the same check over and over in one process (bench_check, one dtk_session)"
+for e in "${engines[@]}"; do
+	/usr/bin/time -f '%U %S' -o "$OUT/warm_cpu_$e.txt" "$BUILD/bench/bench_check" \
+		--config "$FIXTURES/$e.yaml" --seconds "$WARM_S" >"$OUT/warm_$e.txt" 2>&1
+	tail -3 "$OUT/warm_$e.txt" >&2
+done
+
 step "results (raw JSON in $OUT)"
 python3 "$HELPER" table "$OUT" "${engines[@]}" sqlite
+echo
+echo "warm: one process running the check over and over (bench_check --seconds $WARM_S, one"
+echo "  dtk_session: connections pooled, libraries loaded once), as dtk-worker, dtk-dispatch and"
+echo "  dtk run-tagged run checks; cpu = the process's user+sys over the checks it ran (start-up"
+echo "  and the first connection included)"
+for e in "${engines[@]}"; do
+	awk -v e="$e" -v cpu="$(awk '{ print $1 + $2 }' "$OUT/warm_cpu_$e.txt")" '
+		/^  checks / { n = $2 }
+		/^  per check \(ms\)/ { med = $5 }
+		END { printf "  %-10s  %d checks, median %.3f ms each, cpu %.3f ms per check  (target < 2 ms: %s)\n",
+			e, n, med, cpu * 1000 / n, cpu * 1000 / n < 2 ? "met" : "NOT MET" }' "$OUT/warm_$e.txt"
+done
