@@ -33,6 +33,8 @@ except OSError as e:
 PY
 		exit 3
 	fi
+	python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
+		echo "airflow-venv: the lock was made on CPython 3.11; $(python3 --version) may lack some of its wheels" >&2
 	start=$(date +%s)
 	rm -rf "$venv"
 	python3 -m venv "$venv" >&2
