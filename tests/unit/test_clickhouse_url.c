@@ -365,13 +365,74 @@ static void test_clickhouse_parse_compact_and_empty_results(void **state)
 	dtk_resultset_clear(&rs);
 }
 
-static void test_clickhouse_parse_rejects_what_is_not_the_json_format(void **state)
+/* Recorded verbatim from ClickHouse 18.16.1 with default_format=
+ * TabSeparatedWithNamesAndTypes (what the driver asks for). */
+static const char recorded_tsv[] =
+    "period_time\tvalue\tbig\tneg\tf\tnan\tinf\tmaybe\tregion\tutc\td\tdec\tarr\tns\tempty\n"
+    "DateTime\tUInt64\tInt64\tInt8\tFloat64\tFloat64\tFloat64\tNullable(UInt8)\tString\t"
+    "DateTime(\\'UTC\\')\tDate\tDecimal(18, 2)\tArray(UInt8)\tNullable(String)\tString\n"
+    "2024-06-15 14:30:00\t18446744073709551615\t9007199254740993\t-5\t1.5\tnan\tinf\t\\N\t"
+    "eu\\twest\\\\x\\n\t2024-06-15 11:30:00\t2024-06-15\t1.25\t[1,2]\t\\N\t\n";
+
+static void test_clickhouse_parse_recorded_tsv_response(void **state)
 {
 	char err[256];
 	dtk_resultset rs;
-	const char *text = "1\t2\n";
+	dtk_tz *msk = dtk_tz_load("Europe/Moscow", err, sizeof(err));
+	if (!msk)
+		skip();
+	assert_int_equal(dtk_db_clickhouse_parse(recorded_tsv, strlen(recorded_tsv), msk, &rs, err,
+						 sizeof(err)),
+			 0);
+	assert_int_equal(rs.ncols, 15);
+	assert_int_equal(rs.nrows, 1);
+	assert_string_equal(rs.names[14], "empty");
+	/* Moscow is UTC+3: converted to UTC; a column with its own zone keeps it */
+	assert_string_equal(cell(&rs, 0, "period_time")->u.str.s, "2024-06-15T11:30:00Z");
+	assert_string_equal(cell(&rs, 0, "utc")->u.str.s, "2024-06-15T11:30:00Z");
+	assert_int_equal(cell(&rs, 0, "value")->type, DTK_V_FLOAT); /* above INT64_MAX */
+	assert_true(cell(&rs, 0, "value")->u.f > 1.8e19);
+	assert_int_equal(cell(&rs, 0, "big")->type, DTK_V_INT);
+	assert_true(cell(&rs, 0, "big")->u.i == INT64_C(9007199254740993));
+	assert_true(cell(&rs, 0, "neg")->u.i == -5);
+	assert_int_equal(cell(&rs, 0, "f")->type, DTK_V_FLOAT);
+	assert_true(cell(&rs, 0, "f")->u.f == 1.5);
+	assert_null(cell(&rs, 0, "nan"));
+	assert_null(cell(&rs, 0, "inf"));
+	assert_null(cell(&rs, 0, "maybe")); /* \N */
+	assert_null(cell(&rs, 0, "ns"));
+	/* escapes undone: a tab, a backslash, a newline */
+	assert_string_equal(cell(&rs, 0, "region")->u.str.s, "eu\twest\\x\n");
+	assert_string_equal(cell(&rs, 0, "d")->u.str.s, "2024-06-15");
+	assert_true(cell(&rs, 0, "dec")->u.f == 1.25);
+	assert_string_equal(cell(&rs, 0, "arr")->u.str.s, "[1,2]");
+	assert_string_equal(cell(&rs, 0, "empty")->u.str.s, "");
+	dtk_resultset_clear(&rs);
+
+	const char *empty = "value\nUInt64\n";
+	assert_int_equal(dtk_db_clickhouse_parse(empty, strlen(empty), NULL, &rs, err, sizeof(err)),
+			 0);
+	assert_int_equal(rs.ncols, 1);
+	assert_int_equal(rs.nrows, 0);
+	dtk_resultset_clear(&rs);
+	dtk_tz_free(&msk);
+}
+
+static void test_clickhouse_parse_rejects_what_is_not_its_formats(void **state)
+{
+	char err[256];
+	dtk_resultset rs;
+	const char *text = "1\t2\n"; /* names without types */
 	assert_int_equal(dtk_db_clickhouse_parse(text, strlen(text), NULL, &rs, err, sizeof(err)),
 			 -1);
+	assert_non_null(strstr(err, "types"));
+	const char *ragged = "a\tb\nUInt8\tUInt8\n1\t2\n3\n";
+	assert_int_equal(
+	    dtk_db_clickhouse_parse(ragged, strlen(ragged), NULL, &rs, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "row 2"));
+	const char *badjson = "{\"meta\": [";
+	assert_int_equal(
+	    dtk_db_clickhouse_parse(badjson, strlen(badjson), NULL, &rs, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not JSON"));
 	const char *other = "{\"ok\": true}";
 	assert_int_equal(dtk_db_clickhouse_parse(other, strlen(other), NULL, &rs, err, sizeof(err)),
@@ -416,7 +477,8 @@ int main(void)
 	    cmocka_unit_test(test_clickhouse_parse_recorded_json_response),
 	    cmocka_unit_test(test_clickhouse_parse_verbatim_18_16_response),
 	    cmocka_unit_test(test_clickhouse_parse_compact_and_empty_results),
-	    cmocka_unit_test(test_clickhouse_parse_rejects_what_is_not_the_json_format),
+	    cmocka_unit_test(test_clickhouse_parse_recorded_tsv_response),
+	    cmocka_unit_test(test_clickhouse_parse_rejects_what_is_not_its_formats),
 	    cmocka_unit_test(test_clickhouse_unreachable_server_error_is_masked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
