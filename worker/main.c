@@ -1,12 +1,15 @@
 /* dtk-worker: run the checks that dtk-dispatch publishes to Kafka
  * (fleet.md "Worker"). This file turns flags, DTK_* variables and the
  * --config file into dtk_worker_settings; worker.c does the work. */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
 #include "report.h"
+#include "util/redis.h"
 #include "wlog.h"
 #include "worker.h"
 
@@ -128,6 +131,125 @@ static const char *reserved_prop(char *const *props, size_t n)
 	return NULL;
 }
 
+/* One --brokers entry, [PROTO://]HOST[:PORT] with HOST a name, an IPv4
+ * address, [IPv6] or a bare IPv6 address (librdkafka's forms). Returns 0, or
+ * -1 with what is wrong in why. */
+static int check_broker(char *e, char *why, size_t whysz)
+{
+	char *host = e, *port = NULL;
+	char *scheme = strstr(e, "://");
+	if (scheme) {
+		for (char *c = e; c < scheme; c++)
+			if (!isalpha((unsigned char)*c) && *c != '_') {
+				snprintf(why, whysz, "'%.200s' has no PROTOCOL:// before its host",
+					 e);
+				return -1;
+			}
+		host = scheme + 3;
+	}
+	char buf[256];
+	if (strlen(host) >= sizeof(buf)) {
+		snprintf(why, whysz, "'%.64s...' is too long for a host", e);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", host);
+	struct in6_addr a6;
+	char *h = buf;
+	if (*h == '[') {
+		char *close = strchr(h, ']');
+		if (!close || (close[1] && close[1] != ':')) {
+			snprintf(why, whysz, "'%.200s' is not [IPV6]:PORT", e);
+			return -1;
+		}
+		*close = 0;
+		h++;
+		if (inet_pton(AF_INET6, h, &a6) != 1) {
+			snprintf(why, whysz, "'%.200s': %.64s is not an IPv6 address", e, h);
+			return -1;
+		}
+		port = close[1] ? close + 2 : NULL;
+	} else {
+		char *colon = strchr(h, ':');
+		if (colon && strchr(colon + 1, ':')) {
+			if (inet_pton(AF_INET6, h, &a6) != 1) {
+				snprintf(
+				    why, whysz,
+				    "'%.200s' is not HOST:PORT (an IPv6 address goes in brackets: "
+				    "[::1]:9092)",
+				    e);
+				return -1;
+			}
+			return 0; /* a bare IPv6 address: librdkafka's default port */
+		}
+		if (colon) {
+			*colon = 0;
+			port = colon + 1;
+		}
+		if (!*h) {
+			snprintf(why, whysz, "'%.200s' has no host", e);
+			return -1;
+		}
+		for (char *c = h; *c; c++)
+			if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-' && *c != '_') {
+				snprintf(why, whysz, "'%.200s': '%c' cannot be in a host name", e,
+					 *c);
+				return -1;
+			}
+	}
+	if (port) {
+		char *end = NULL;
+		long n = *port && isdigit((unsigned char)*port) ? strtol(port, &end, 10) : -1;
+		if (n < 1 || n > 65535 || !end || *end) {
+			snprintf(why, whysz,
+				 "'%.200s': port '%.64s' is not a number from 1 to 65535", e, port);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The comma-separated --brokers list: at least one entry, each one that
+ * librdkafka could use (it would otherwise retry a typo until
+ * --startup-timeout). Empty entries are skipped, as librdkafka does. */
+static int check_brokers(const char *list, char *err, size_t errsz)
+{
+	size_t n = 0;
+	const char *p = list;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len && isspace((unsigned char)*p)) {
+			p++;
+			len--;
+		}
+		while (len && isspace((unsigned char)p[len - 1]))
+			len--;
+		if (len) {
+			char e[512], why[700];
+			if (len >= sizeof(e)) {
+				snprintf(err, errsz,
+					 "--brokers: an entry of %zu characters is too long", len);
+				return -1;
+			}
+			memcpy(e, p, len);
+			e[len] = 0;
+			if (check_broker(e, why, sizeof(why)) != 0) {
+				snprintf(err, errsz, "--brokers: %s", why);
+				return -1;
+			}
+			n++;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!n) {
+		snprintf(err, errsz, "--brokers '%s' names no broker", list);
+		return -1;
+	}
+	return 0;
+}
+
 static int seconds(const dtk_opts *o, const char *name, long def, long max, int64_t *ms,
 		   char *err, size_t errsz)
 {
@@ -187,6 +309,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dtk-worker: --brokers is required (or DTK_KAFKA_BROKERS)\n");
 		goto out;
 	}
+	/* a malformed address or Redis URL is a setting error (exit 2) at once,
+	 * not a broker or Redis that does not answer within --startup-timeout */
+	if (check_brokers(s.brokers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-worker: %s\n", err);
+		goto out;
+	}
 	s.group = dtk_opts_str(&o, "group", "dtk-workers");
 	s.topic = dtk_opts_str(&o, "topic", "dtk.check-requests");
 	s.results_topic = dtk_opts_str(&o, "results-topic", "dtk.check-results");
@@ -197,6 +325,11 @@ int main(int argc, char **argv)
 		s.redis_url = NULL;
 	if (s.storage_url && !*s.storage_url)
 		s.storage_url = NULL;
+	dtk_redis_url ru;
+	if (s.redis_url && dtk_redis_url_parse(s.redis_url, &ru, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dtk-worker: --redis: %s\n", err);
+		goto out;
+	}
 	long concurrency, max_bytes, max_conn, metrics_port;
 	if (dtk_opts_int(&o, "concurrency", 4, 1, 256, &concurrency, err, sizeof(err)) != 0 ||
 	    dtk_opts_int(&o, "max-request-bytes", (long)(1 << 20), 1024, 16L << 20, &max_bytes,

@@ -802,6 +802,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
+/* start-up errors: librdkafka's last reason while no broker answered yet,
+ * for wait_for_broker's final line (error_cb runs on the polling thread) */
+static char startup_kafka_err[512];
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	wk *w = opaque;
@@ -814,6 +818,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		dtk_metrics_fatal(w->metrics); /* metrics */
 		return;
 	}
+	if (!w->consumer && err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) /* start-up errors */
+		snprintf(startup_kafka_err, sizeof(startup_kafka_err), "%s", reason);
 	dtk_wlog(DTK_WLOG_WARN, NULL, NULL, "kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -940,7 +946,8 @@ static int wait_for_broker(wk *w)
 		return 0;
 	dtk_wlog(DTK_WLOG_ERROR, NULL, NULL,
 		 "no Kafka broker reachable at %s within --startup-timeout (%lld s): %s",
-		 w->s->brokers, (long long)(w->s->startup_timeout_ms / 1000), rd_kafka_err2str(err));
+		 w->s->brokers, (long long)(w->s->startup_timeout_ms / 1000),
+		 startup_kafka_err[0] ? startup_kafka_err : rd_kafka_err2str(err));
 	return -1;
 }
 
@@ -952,12 +959,24 @@ static int wait_for_redis(wk *w)
 	char err[512] = "";
 	while (!interrupted() && dtk_now_ms() < deadline) {
 		dtk_redis *r = dtk_redis_connect(w->s->redis_url, 2000, err, sizeof(err));
-		if (r) {
-			dtk_wlog(DTK_WLOG_INFO, NULL, NULL, "connected to Redis at %s",
-				 dtk_redis_shown(r));
-			dtk_redis_free(&r);
-			return 0;
+		/* a server that takes the connection is Redis once it answers PING
+		 * (not another service's port; not a Redis that wants a password) */
+		const char *ping[] = {"PING"};
+		dtk_redis_reply reply;
+		memset(&reply, 0, sizeof(reply));
+		if (r && dtk_redis_command(r, 1, ping, NULL, &reply, err, sizeof(err)) == 0) {
+			if (reply.type == DTK_REDIS_STRING) {
+				dtk_wlog(DTK_WLOG_INFO, NULL, NULL, "connected to Redis at %s",
+					 dtk_redis_shown(r));
+				dtk_redis_reply_free(&reply);
+				dtk_redis_free(&r);
+				return 0;
+			}
+			snprintf(err, sizeof(err), "Redis %s: PING: %s", dtk_redis_shown(r),
+				 reply.str ? reply.str : "not a Redis reply");
 		}
+		dtk_redis_reply_free(&reply);
+		dtk_redis_free(&r);
 		dtk_sleep_ms(500);
 	}
 	if (interrupted())
