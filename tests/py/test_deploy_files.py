@@ -31,15 +31,12 @@ import unittest
 
 import yaml
 
-SOURCE_DIR = os.environ.get(
-    "DTK_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BINARY_DIR = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE_DIR, "build"))
-REQUIRE = os.environ.get("DTK_REQUIRE_SERVICES") == "1"
+from deploy_helpers import (BINARY_DIR, DISPATCH, FLAG_RE, REQUIRE, SOURCE_DIR, VAR_RE, WORKER,
+                            help_names, literal_secrets, read, union_names, var_known)
+
 DOCKERFILE = os.path.join(SOURCE_DIR, "Dockerfile")
 COMPOSE = os.path.join(SOURCE_DIR, "docker-compose.yml")
 DEPLOY = os.path.join(SOURCE_DIR, "deploy", "docker")
-WORKER = os.path.join(BINARY_DIR, "worker", "dtk-worker")
-DISPATCH = os.path.join(BINARY_DIR, "dispatcher", "dtk-dispatch")
 
 # Dummies for the variables the compose file requires (`${VAR:?...}`).
 DUMMY_ENV = {"DTK_SIGNING_KEY": "dummy-signing-key", "CLICKHOUSE_PASSWORD": "dummy-password"}
@@ -48,32 +45,6 @@ DTK_IMAGE = "detectk-c:local"
 # Variables a binary reads without its --help naming them: none (both name
 # DTK_SIGNING_KEY).
 DISPATCH_UNLISTED = set()
-
-FLAG_RE = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
-VAR_RE = re.compile(r"\b(?:DTK|DETECTK)_[A-Z0-9_]+\b")
-SECRET_WORD = r"(?:password|passwd|pass|secret|token|key|auth|hmac|credential)"
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def help_text(binary):
-    out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
-    return out.stdout + out.stderr
-
-
-def help_names(binary):
-    text = help_text(binary)
-    flags = set(FLAG_RE.findall(text))
-    variables = set(VAR_RE.findall(text))
-    prefixes = {m.group(1) for m in re.finditer(r"\b((?:DTK|DETECTK)_[A-Z0-9_]+_)<NAME>", text)}
-    return flags, variables, prefixes
-
-
-def var_known(var, variables, prefixes):
-    return var in variables or any(var.startswith(p) and len(var) > len(p) for p in prefixes)
 
 
 def dockerfile_instructions():
@@ -105,32 +76,6 @@ def compose_config(extra_env=None, *args):
     return subprocess.run([compose_tool(), "-f", COMPOSE, "--project-directory", SOURCE_DIR,
                            "--profile", "dispatch", "config", *args],
                           capture_output=True, text=True, env=env, cwd=SOURCE_DIR, timeout=120)
-
-
-def strip_comment(line):
-    # YAML and Dockerfile comments start a line or follow a space.
-    return re.split(r"(?:^|\s)#", line, maxsplit=1)[0]
-
-
-def literal_secrets(text):
-    """Lines that assign a literal value to a secret-looking name."""
-    bad = []
-    for n, line in enumerate(text.splitlines(), 1):
-        code = strip_comment(line)
-        m = re.search(r"([A-Za-z0-9_.-]*" + SECRET_WORD + r"[A-Za-z0-9_.-]*)\s*[:=]\s*(.*)$",
-                      code, re.IGNORECASE)
-        if m:
-            value = m.group(2).strip().strip("\"'")
-            # Allowed: nothing, or a ${VAR} reference without a non-empty default.
-            ok = (value == "" or re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value)
-                  or re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}", value)
-                  or re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-\}", value))
-            if not ok:
-                bad.append((n, line.strip()))
-        # user:password@ in a URL
-        if re.search(r"://[^/\s:@]+:(?!\$\{)[^@\s/]+@", code):
-            bad.append((n, line.strip()))
-    return bad
 
 
 class ComposeFile(unittest.TestCase):
@@ -227,8 +172,7 @@ class FlagsAndVariables(unittest.TestCase):
             raw = yaml.safe_load(f)
         text = read(COMPOSE)
         # Every DTK_* anywhere in the file (comments too) is known to a binary.
-        union = (self.worker[0] | self.dispatch[0], self.worker[1] | self.dispatch[1],
-                 self.worker[2] | self.dispatch[2])
+        union = union_names(self.worker, self.dispatch)
         self.check("docker-compose.yml", text, union)
         # And per service, to the binary that service runs.
         anchors = raw.get("x-dtk-env", {})
@@ -245,8 +189,7 @@ class FlagsAndVariables(unittest.TestCase):
                 self.assertIn(flag, binary[0], "%s: %s is not in %s --help" % (name, flag, cmd[0]))
 
     def test_dockerfile(self):
-        union = (self.worker[0] | self.dispatch[0], self.worker[1] | self.dispatch[1],
-                 self.worker[2] | self.dispatch[2])
+        union = union_names(self.worker, self.dispatch)
         text = read(DOCKERFILE)
         self.check("Dockerfile", text, union)
         for ins, args in dockerfile_instructions():
