@@ -7,7 +7,7 @@ packages=(
 	build-essential cmake ninja-build pkg-config git
 	libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
 	libpq-dev libmariadb-dev libhiredis-dev librdkafka-dev
-	libcmocka-dev python3 python3-venv hyperfine valgrind docker-compose
+	libcmocka-dev python3 python3-venv hyperfine valgrind docker-compose prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

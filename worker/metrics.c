@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "message.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -133,6 +134,13 @@ static void labelled_add(labelled *t, size_t *n, const char *a, const char *b)
 	}
 	t[*n] = (labelled){ca, cb, 1};
 	(*n)++;
+}
+
+/* Adds the label set (a) at 0 (no other labels), before any counting. */
+static void labelled_zero(labelled *t, size_t *n, const char *a)
+{
+	if (*n < MAX_LABELSETS && (t[*n].a = strdup(a)) != NULL)
+		t[(*n)++].n = 0;
 }
 
 static double ms_field(const dtk_value *map, const char *key, int *found)
@@ -589,6 +597,11 @@ dtk_metrics *dtk_metrics_start(int port, const char *topic, const char *redis_ur
 	m->fd = -1;
 	m->wake[0] = m->wake[1] = -1;
 	pthread_mutex_init(&m->mu, NULL);
+	/* Every DLQ error starts at 0, so increase() and rate() over
+	 * dtk_worker_dlq_total (deploy/observability/alerts.yml) see the
+	 * first message of a kind, not only the second. */
+	for (int e = DTK_MSG_OVERSIZE; e <= DTK_MSG_NOMEM; e++)
+		labelled_zero(m->dlq, &m->ndlq, dtk_msg_err_name((dtk_msg_err)e));
 	atomic_store(&m->last_poll_ms, (long long)dtk_mono_ms());
 	m->topic = strdup(topic ? topic : "");
 	m->redis_url = redis_url ? strdup(redis_url) : NULL;
