@@ -8,6 +8,7 @@ packages=(
 	libyaml-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
 	libpq-dev libmariadb-dev libhiredis-dev librdkafka-dev
 	libcmocka-dev python3 python3-venv hyperfine valgrind docker-compose prometheus
+	systemd util-linux
 )
 missing=()
 for p in "${packages[@]}"; do
