@@ -14,6 +14,8 @@
 #   bash bench/fleet.sh --kafka-prop K=V   passed to both workers (repeatable)
 #   bash bench/fleet.sh --rate R --seconds S   latency at R checks/s for S s
 #                                       (1000, 15)
+#   bash bench/fleet.sh --latency-prop K=V   passed to the latency probe's
+#                                       producer and results reader (repeatable)
 #   bash bench/fleet.sh --only LIST     throughput (a, b, e), latency (c),
 #                                       limiter (d); comma-separated
 #
@@ -28,6 +30,7 @@ export DTK_SERVICES_DIR=${DTK_SERVICES_DIR:-$BUILD/services}
 N=20000
 CONC=16
 PROPS=()
+LPROPS=()
 RATE=1000
 SECONDS_C=15
 LIMITER_S=3
@@ -38,10 +41,11 @@ while [ $# -gt 0 ]; do
 	-n) N=$2; shift ;;
 	--concurrency) CONC=$2; shift ;;
 	--kafka-prop) PROPS+=(--kafka-prop "$2"); shift ;;
+	--latency-prop) LPROPS+=(--kafka-prop "$2"); shift ;;
 	--rate) RATE=$2; shift ;;
 	--seconds) SECONDS_C=$2; shift ;;
 	--only) ONLY=$2; shift ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/fleet.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -179,9 +183,10 @@ step "(b) raw librdkafka: $N x $REQ_B B then $N x $RES_B B, produce then consume
 fi
 
 if want latency; then
-	step "(c) latency: $RATE requests/s for $SECONDS_C s through the same 2 workers"
+	step "(c) latency: $RATE requests/s for $SECONDS_C s through the same 2 workers ${LPROPS[*]:-}"
 	"$LATENCY" --brokers "$BROKERS" "${T[@]:0:4}" --config-dir "$WORK/configs/bench" \
-		--rate "$RATE" --seconds "$SECONDS_C" | tee "$OUT/latency.json" >&2 ||
+		--rate "$RATE" --seconds "$SECONDS_C" --samples "$OUT/latency_samples.txt" "${LPROPS[@]}" |
+		tee "$OUT/latency.json" >&2 ||
 		echo "bench/fleet.sh: latency failed" >&2
 fi
 

@@ -2,6 +2,7 @@
  *
  *   latency --brokers B --topic T --results-topic R --config-dir DIR
  *           [--rate 1000] [--seconds 15] [--drain 15] [--kafka-prop K=V]...
+ *           [--samples FILE]
  *
  * Builds one request per config of DIR (*.yaml, sorted, reused in turn when
  * rate x seconds is more than there are) with libdtk-fleet's request builder,
@@ -21,7 +22,9 @@
  * Prints one JSON object: the rate asked and achieved, how many were sent,
  * delivered and answered, the latency's p50, p90, p99, max and mean in ms,
  * the same percentiles of timings_ms.queued, and the largest lag of a
- * produce behind its slot. Exit 0 once that is printed (even with results
+ * produce behind its slot. --samples writes one line per request, "slot
+ * ms since the start, latency ms, queued ms" (latency -1: no result), to
+ * see whether the slow ones come together. Exit 0 once that is printed (even with results
  * missing), 1 on a Kafka or config error, 2 on a usage error. */
 #include <dirent.h>
 #include <errno.h>
@@ -175,6 +178,7 @@ static void take(dtk_value *res, const id_index *ix, sent *s, long *got, long *d
 int main(int argc, char **argv)
 {
 	const char *brokers = NULL, *topic = NULL, *results_topic = NULL, *dir = NULL;
+	const char *samples = NULL;
 	const char *props[MAX_PROPS];
 	size_t nprops = 0, nfiles = 0, nloaded = 0;
 	double rate = 1000, seconds = 15, drain = 15;
@@ -200,6 +204,8 @@ int main(int argc, char **argv)
 			seconds = arg_num(a, v, 0.1);
 		else if (!strcmp(a, "--drain"))
 			drain = arg_num(a, v, 0);
+		else if (!strcmp(a, "--samples"))
+			samples = v;
 		else if (!strcmp(a, "--kafka-prop") && nprops < MAX_PROPS)
 			props[nprops++] = v;
 		else {
@@ -353,6 +359,14 @@ int main(int argc, char **argv)
 	while (dtk_dispatch_poll(d, 100) > 0 && dtk_mono_ms() < end + 30000)
 		;
 
+	FILE *sf = samples ? fopen(samples, "w") : NULL;
+	if (samples && !sf)
+		fprintf(stderr, "latency: cannot write %s: %s\n", samples, strerror(errno));
+	for (size_t i = 1; sf && i < total; i++)
+		fprintf(sf, "%.3f %.3f %.0f\n", s[i].sent_ms - t0,
+			s[i].got_ms ? s[i].got_ms - s[i].sent_ms : -1.0, s[i].queued_ms);
+	if (sf)
+		fclose(sf);
 	size_t nlat = 0, nq = 0, delivered = 0;
 	for (size_t i = 1; i < total; i++) {
 		delivered += s[i].msg.error[0] == '\0';
