@@ -21,4 +21,6 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "installing: ${missing[*]}" >&2
 $sudo apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# shellcheck source=scripts/apt-no-daemons.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-no-daemons.sh"
+apt_install_no_daemons "${missing[@]}"

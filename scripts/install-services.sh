@@ -51,11 +51,7 @@ if ! apt-cache show clickhouse-client >/dev/null 2>&1; then
 	for p in "${missing[@]}"; do [ "$p" = clickhouse-client ] || kept+=("$p"); done
 	missing=("${kept[@]}")
 fi
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-	$sudo chmod 755 "$policy"
-	trap '$sudo rm -f "$policy"' EXIT
-fi
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# shellcheck source=scripts/apt-no-daemons.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-no-daemons.sh"
+apt_install_no_daemons "${missing[@]}"
 fetch_kafka
