@@ -78,9 +78,10 @@ SERVICES=(redis)
 [ $KAFKA = 1 ] && SERVICES=(kafka redis)
 started=()
 for s in "${SERVICES[@]}"; do
-	if "$ROOT/scripts/services.sh" status "$s" 2>/dev/null | grep -q ' down$'; then
-		started+=("$s")
-	fi
+	# status exits 3 for a service that is down: read its line, not its exit
+	# status (under pipefail a pipe into grep would fail exactly then)
+	st=$("$ROOT/scripts/services.sh" status "$s" 2>/dev/null || true)
+	case $st in *' down') started+=("$s") ;; esac
 done
 WORKER_PIDS=()
 cleanup() {
