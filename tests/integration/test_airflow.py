@@ -42,6 +42,8 @@ import time
 import unittest
 
 from kafka_helpers import BINARY, BROKERS, FEED, SOURCE, WORKER, KafkaHelpers
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import sanitizers  # noqa: E402  (tests/py/sanitizers.py)
 
 REDIS = os.environ.get("DTK_REDIS_URL")
 REQUIRE = os.environ.get("DTK_REQUIRE_SERVICES") == "1"
@@ -84,15 +86,8 @@ def skip_or_fail(reason):
 
 def sanitizer_env(env):
     """libdtk built with ASan loads into the uninstrumented Airflow python
-    only with the sanitizer runtimes preloaded (as tests/py/test_python_api.py
-    does); the interpreter keeps memory at exit, so no leak check."""
-    clean = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    out = subprocess.run(["ldd", LIBDTK], capture_output=True, text=True, env=clean).stdout
-    runtimes = re.findall(r"lib(?:asan|ubsan)\.so\S*\s+=>\s+(\S+)", out)
-    if runtimes:
-        env["LD_PRELOAD"] = ":".join(runtimes)
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":" if env.get("ASAN_OPTIONS")
-                               else "") + "detect_leaks=0"
+    only with the sanitizer runtimes preloaded (tests/py/sanitizers.py)."""
+    sanitizers.preload_env(LIBDTK, env)
 
 
 # Runs in the Airflow venv: the schedule of every interval and, for each,

@@ -33,6 +33,8 @@ import tempfile
 import threading
 import time
 import unittest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import sanitizers  # noqa: E402  (tests/py/sanitizers.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(HERE, "..", ".."))
@@ -49,16 +51,6 @@ def skip(why):
     sys.exit(77)
 
 
-def sanitizer_runtimes(lib):
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    try:
-        out = subprocess.run(["ldd", lib], capture_output=True, text=True, timeout=30,
-                             env=env).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [m.group(1) for m in re.finditer(r"lib(?:asan|ubsan)\.so\S*\s+=>\s+(\S+)", out)]
-
-
 if not os.environ.get("DTK_PREFECT_TEST_CHILD"):
     if not os.environ.get("DTK_KAFKA_BROKERS"):
         skip("DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
@@ -70,12 +62,7 @@ if not os.environ.get("DTK_PREFECT_TEST_CHILD"):
     print("prefect venv ready in %.1f s: %s" % (time.monotonic() - started, p.stdout.strip()),
           flush=True)
     env = dict(os.environ, DTK_PREFECT_TEST_CHILD="1")
-    runtimes = sanitizer_runtimes(LIBDTK) if os.path.exists(LIBDTK) else []
-    if runtimes:
-        env["LD_PRELOAD"] = ":".join(runtimes + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD")
-                                                 else []))
-        env["ASAN_OPTIONS"] = (env["ASAN_OPTIONS"] + ":" if env.get("ASAN_OPTIONS") else "") + \
-            "detect_leaks=0"
+    if sanitizers.preload_env(LIBDTK, env):
         print("libdtk is an ASan build: LD_PRELOAD=%s" % env["LD_PRELOAD"], flush=True)
     python = p.stdout.strip().splitlines()[-1]
     os.execve(python, [python] + sys.argv, env)

@@ -35,6 +35,9 @@ import unittest.mock
 
 from kafka_helpers import BINARY, BROKERS, SOURCE, WORKER, KafkaHelpers
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import sanitizers  # noqa: E402  (tests/py/sanitizers.py)
+
 DISPATCH = os.path.join(BINARY, "dispatcher", "dtk-dispatch")
 LIBDTK = os.path.join(BINARY, "core", "libdtk.so")
 KEY = "py-fleet-signing-key"
@@ -44,26 +47,12 @@ T_ALIGNED = "2024-11-02T14:30:00Z"
 faulthandler.dump_traceback_later(800, exit=True)
 
 
-def sanitizer_runtimes(lib):
-    """Paths of the libasan/libubsan that lib links, from ldd."""
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    try:
-        out = subprocess.run(["ldd", lib], capture_output=True, text=True, timeout=30,
-                             env=env).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [m.group(1) for m in re.finditer(r"lib(?:asan|ubsan)\.so\S*\s+=>\s+(\S+)", out)]
-
-
-RUNTIMES = sanitizer_runtimes(LIBDTK) if os.path.exists(LIBDTK) else []
-if RUNTIMES and not os.environ.get("DTK_PY_ASAN_REEXEC"):
+if not os.environ.get("DTK_PY_ASAN_REEXEC"):
     env = dict(os.environ, DTK_PY_ASAN_REEXEC="1")
-    env["LD_PRELOAD"] = ":".join(RUNTIMES + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else []))
-    # last wins over test.sh's detect_leaks=1: the interpreter keeps memory at exit
-    env["ASAN_OPTIONS"] = (env["ASAN_OPTIONS"] + ":" if env.get("ASAN_OPTIONS") else "") + \
-        "detect_leaks=0"
-    print("libdtk is an ASan build: re-running with LD_PRELOAD=%s" % env["LD_PRELOAD"], flush=True)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if sanitizers.preload_env(LIBDTK, env):
+        print("libdtk is an ASan build: re-running with LD_PRELOAD=%s" % env["LD_PRELOAD"],
+              flush=True)
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 os.environ["DTK_LIBRARY"] = LIBDTK
 os.environ.pop("DTK_FLEET_LIBRARY", None)

@@ -20,13 +20,14 @@ import datetime as dt
 import faulthandler
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import unittest
+
+import sanitizers
 
 SOURCE_DIR = os.environ.get(
     "DTK_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -41,32 +42,11 @@ UTC = dt.timezone.utc
 faulthandler.dump_traceback_later(300, exit=True)
 
 
-def sanitizer_runtimes(lib):
-    """Paths of libasan/libubsan that lib links, from ldd ([] when none)."""
-    try:
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-        out = subprocess.run(["ldd", lib], capture_output=True, text=True, timeout=30,
-                             env=env).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    found = []
-    for line in out.splitlines():
-        m = re.match(r"\s*(lib(?:asan|ubsan)\.so\S*)\s+=>\s+(\S+)", line)
-        if m:
-            found.append(m.group(2))
-    return found
-
-
-ASAN_RUNTIMES = sanitizer_runtimes(LIBDTK) if os.path.exists(LIBDTK) else []
+ASAN_RUNTIMES = sanitizers.runtimes(LIBDTK)
 if ASAN_RUNTIMES and not os.environ.get("DTK_PY_ASAN_REEXEC"):
     if all(os.path.exists(p) for p in ASAN_RUNTIMES):
-        env = dict(os.environ)
-        env["LD_PRELOAD"] = ":".join(ASAN_RUNTIMES + ([env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else []))
-        # last wins: scripts/test.sh sets detect_leaks=1, and Python's own
-        # allocations would all count as leaks
-        env["ASAN_OPTIONS"] = (env["ASAN_OPTIONS"] + ":" if env.get("ASAN_OPTIONS") else "") + \
-            "detect_leaks=0"
-        env["DTK_PY_ASAN_REEXEC"] = "1"
+        env = dict(os.environ, DTK_PY_ASAN_REEXEC="1")
+        sanitizers.preload_env(LIBDTK, env)
         print("libdtk is an ASan build: re-running with LD_PRELOAD=%s" % env["LD_PRELOAD"], flush=True)
         os.execve(sys.executable, [sys.executable] + sys.argv, env)
     print("SKIP: libdtk links %s, which cannot be preloaded; ctypes cannot load an ASan "
