@@ -33,16 +33,24 @@ class KafkaHelpers:
     """For a unittest.TestCase (listed after this mixin) whose setUp makes
     self.tmp (a TemporaryDirectory), self.topic and self.procs ([(Popen,
     log path)]), with a class attribute KEY (the signing key). Skips the
-    class (exit 77) without a broker unless DTK_REQUIRE_SERVICES=1."""
+    class (exit 77) without a broker, or without any variable of SERVICES,
+    unless DTK_REQUIRE_SERVICES=1."""
 
     KEY = None
+    # The variables the class needs and the scripts/services.sh service that
+    # sets each (None: `services.sh env` prints it whatever runs).
+    SERVICES = {"DTK_KAFKA_BROKERS": "kafka"}
 
     @classmethod
     def setUpClass(cls):
-        if not BROKERS:
+        missing = [name for name in cls.SERVICES if not os.environ.get(name)]
+        if missing:
+            start = " ".join(s for s in dict.fromkeys(cls.SERVICES.values()) if s)
+            why = "%s %s not set (scripts/services.sh start %s)" % (
+                ", ".join(missing), "is" if len(missing) == 1 else "are", start)
             if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
-                raise RuntimeError("DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
-            print("skip: DTK_KAFKA_BROKERS is not set (scripts/services.sh start kafka)")
+                raise RuntimeError(why)
+            print("skip: " + why)
             sys.exit(77)
 
     def tearDown(self):
@@ -52,15 +60,18 @@ class KafkaHelpers:
                 p.wait()
         self.tmp.cleanup()
 
-    def feed(self, *args, stdin=None, check=True):
+    def feed(self, *args, stdin=None, check=True, timeout=120):
         p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=timeout)
         if check:
             self.assertEqual(p.returncode, 0, p.stderr[-3000:])
         return p
 
-    def read(self, topic, at_least, timeout=60):
-        p = self.feed("read", topic, str(at_least), str(timeout), check=False)
+    def read(self, topic, at_least, timeout=60, feed_timeout=120):
+        """The messages of topic (read until at_least came or timeout s
+        passed); feed_timeout bounds worker_feed itself."""
+        p = self.feed("read", topic, str(at_least), str(timeout), check=False,
+                      timeout=feed_timeout)
         return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
     def config(self, name, text):
@@ -99,6 +110,20 @@ class KafkaHelpers:
         lines = "".join(json.dumps(m) + "\n" for m in messages)
         out = self.feed("produce", self.topic, stdin=lines).stdout
         return [json.loads(line) for line in out.splitlines()]
+
+    def spawn_worker(self, log, *extra, env=None):
+        """Starts dtk-worker on self.group, self.topic, self.results and
+        self.dlq with the tests' session and drain timeouts, then extra, its
+        output in the file log; the process joins self.procs (tearDown
+        kills it)."""
+        with open(log, "w") as f:
+            p = subprocess.Popen([WORKER, "--brokers", BROKERS, "--group", self.group,
+                                  "--topic", self.topic, "--results-topic", self.results,
+                                  "--dlq-topic", self.dlq, "--kafka-prop",
+                                  "session.timeout.ms=6000", "--drain-timeout", "30", *extra],
+                                 env=env or self.env, stdout=f, stderr=f)
+        self.procs.append((p, log))
+        return p
 
     def stop_worker(self, p, timeout=60):
         p.send_signal(signal.SIGTERM)

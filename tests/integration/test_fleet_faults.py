@@ -27,8 +27,9 @@ topics, a group, metric names and a receiver prefix of its own, and a fixed
 execution time with an explicit schedule.timeout, so nothing depends on the
 time of day. tests/integration.cmake registers each test as its own ctest test
 (labels integration;python;fleet;fleet_<name>, RUN_SERIAL: they stop shared
-services). Without the services the tests skip (exit 77) unless
-DTK_REQUIRE_SERVICES=1."""
+services). Kafka's helpers (worker_feed, starting workers, the skip rule,
+teardown) are kafka_helpers.py's: without the services the tests skip (exit
+77) unless DTK_REQUIRE_SERVICES=1."""
 import json
 import os
 import signal
@@ -42,11 +43,9 @@ import urllib.parse
 import urllib.request
 import uuid
 
-SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
-WORKER = os.path.join(BINARY, "worker", "dtk-worker")
+from kafka_helpers import BINARY, BROKERS, SOURCE, KafkaHelpers
+
 DISPATCH = os.path.join(BINARY, "dispatcher", "dtk-dispatch")
-FEED = os.path.join(BINARY, "worker", "worker_feed")
 SERVICES = os.path.join(SOURCE, "scripts", "services.sh")
 KEY = "fleet-faults-signing-key"
 T = 1730557800  # 2024-11-02T14:30:00Z, on the 10-minute grid
@@ -69,22 +68,17 @@ def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-class FleetFaults(unittest.TestCase):
+class FleetFaults(KafkaHelpers, unittest.TestCase):
+    KEY = KEY
+    SERVICES = {"DTK_KAFKA_BROKERS": "kafka", "DTK_REDIS_URL": "redis",
+                "DTK_RECEIVER_URL": "receiver", "DTK_SERVICES_DIR": None}
+
     @classmethod
     def setUpClass(cls):
-        cls.brokers = os.environ.get("DTK_KAFKA_BROKERS")
-        cls.redis = os.environ.get("DTK_REDIS_URL")
-        cls.receiver = os.environ.get("DTK_RECEIVER_URL")
-        cls.services_dir = os.environ.get("DTK_SERVICES_DIR")
-        missing = [n for n, v in (("DTK_KAFKA_BROKERS", cls.brokers), ("DTK_REDIS_URL", cls.redis),
-                                  ("DTK_RECEIVER_URL", cls.receiver),
-                                  ("DTK_SERVICES_DIR", cls.services_dir)) if not v]
-        if missing:
-            why = "%s not set (scripts/services.sh start kafka redis receiver; " \
-                  "eval \"$(scripts/services.sh env)\")" % ", ".join(missing)
-            if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
-                raise AssertionError(why)
-            raise unittest.SkipTest(why)
+        super().setUpClass()
+        cls.redis = os.environ["DTK_REDIS_URL"]
+        cls.receiver = os.environ["DTK_RECEIVER_URL"]
+        cls.services_dir = os.environ["DTK_SERVICES_DIR"]
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -97,19 +91,16 @@ class FleetFaults(unittest.TestCase):
         os.makedirs(self.configs)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
         self.env.update(HOME=self.tmp.name, DTK_STATE_DIR=os.path.join(self.tmp.name, "state"))
+        self.procs = []  # (Popen, log path), killed by tearDown
         self.workers = []  # [name, Popen, log path]
         self.exits = []  # (name, exit status, log tail) of workers that exited by themselves
         self.feed("create", str(PARTITIONS), self.topic, self.results, self.dlq)
         self.started = time.monotonic()
 
     def tearDown(self):
-        for _, p, _ in self.workers:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         print("%s: %.1f s" % (self._testMethodName, time.monotonic() - self.started),
               file=sys.stderr)
-        self.tmp.cleanup()
+        super().tearDown()
 
     # ---- services, Kafka, Redis, receiver ----
 
@@ -119,18 +110,6 @@ class FleetFaults(unittest.TestCase):
                            timeout=180)
         self.assertEqual(p.returncode, 0, "services.sh %s %s: %s" % (action, name, p.stderr))
 
-    def feed(self, *args, stdin=None, check=True, timeout=300):
-        p = subprocess.run([FEED, args[0], self.brokers, *args[1:]], input=stdin,
-                           capture_output=True, text=True, timeout=timeout)
-        if check:
-            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
-        return p
-
-    def read(self, topic, at_least, timeout=60):
-        p = self.feed("read", topic, str(at_least), str(timeout), check=False,
-                      timeout=timeout + 120)
-        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
-
     def results_by_id(self, want_ids, timeout):
         """Reads the results topic until every id of want_ids has a result
         or timeout passes; returns {request_id: [(message, result), ...]}."""
@@ -139,7 +118,7 @@ class FleetFaults(unittest.TestCase):
         while True:
             left = max(5, int(deadline - time.monotonic()))
             by_id = {}
-            for m in self.read(self.results, at_least, timeout=left):
+            for m in self.read(self.results, at_least, timeout=left, feed_timeout=left + 120):
                 r = json.loads(m["value"])
                 by_id.setdefault(r["request_id"], []).append((m, r))
             if set(want_ids) <= set(by_id) or time.monotonic() >= deadline:
@@ -187,7 +166,7 @@ class FleetFaults(unittest.TestCase):
             f.write(text)
 
     def dispatch(self, *args, timeout=600, check_rc=0, at=T):
-        env = dict(self.env, DTK_KAFKA_BROKERS=self.brokers, DTK_SIGNING_KEY=KEY)
+        env = dict(self.env, DTK_KAFKA_BROKERS=BROKERS, DTK_SIGNING_KEY=KEY)
         p = subprocess.run([DISPATCH, "--config-dir", self.configs, "--topic", self.topic,
                             "--results-topic", self.results, "--dlq-topic", self.dlq,
                             "--execution-time", iso(at), "--output", "json", *args],
@@ -199,15 +178,8 @@ class FleetFaults(unittest.TestCase):
 
     def start_worker(self, name, concurrency=4):
         log = os.path.join(self.tmp.name, "%s.%d.log" % (name, len(self.workers)))
-        env = dict(self.env, DTK_SIGNING_KEYS=KEY)
-        with open(log, "w") as f:
-            p = subprocess.Popen([WORKER, "--brokers", self.brokers, "--group", self.group,
-                                  "--topic", self.topic, "--results-topic", self.results,
-                                  "--dlq-topic", self.dlq, "--redis", self.redis,
-                                  "--concurrency", str(concurrency),
-                                  "--kafka-prop", "session.timeout.ms=6000",
-                                  "--drain-timeout", "30", "--startup-timeout", "60"],
-                                 env=env, stdout=f, stderr=f)
+        p = self.spawn_worker(log, "--redis", self.redis, "--concurrency", str(concurrency),
+                              "--startup-timeout", "60", env=dict(self.env, DTK_SIGNING_KEYS=KEY))
         self.workers.append([name, p, log])
         return p
 
@@ -578,9 +550,4 @@ schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
 
 
 if __name__ == "__main__":
-    prog = unittest.main(exit=False, verbosity=2)
-    r = prog.result
-    # everything skipped (a skip in setUpClass runs no test): ctest's "Not Run"
-    if r.wasSuccessful() and r.skipped and r.testsRun <= len(r.skipped):
-        sys.exit(77)
-    sys.exit(0 if r.wasSuccessful() else 1)
+    unittest.main(verbosity=2)  # kafka_helpers' setUpClass exits 77 without the services
