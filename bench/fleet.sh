@@ -11,6 +11,7 @@
 #   bash bench/fleet.sh --quick         N=2000, latency for 5 s, limiter 1 s
 #   bash bench/fleet.sh -n N            N requests
 #   bash bench/fleet.sh --concurrency C dtk-worker --concurrency C (16)
+#   bash bench/fleet.sh --workers W     W dtk-worker processes (2)
 #   bash bench/fleet.sh --kafka-prop K=V   passed to both workers (repeatable)
 #   bash bench/fleet.sh --rate R --seconds S   latency at R checks/s for S s
 #                                       (1000, 15)
@@ -29,6 +30,7 @@ BUILD=${DTK_BENCH_BUILD:-$ROOT/build-bench}
 export DTK_SERVICES_DIR=${DTK_SERVICES_DIR:-$BUILD/services}
 N=20000
 CONC=16
+WORKERS=2
 PROPS=()
 LPROPS=()
 RATE=1000
@@ -40,12 +42,13 @@ while [ $# -gt 0 ]; do
 	--quick) N=2000 SECONDS_C=5 LIMITER_S=1 ;;
 	-n) N=$2; shift ;;
 	--concurrency) CONC=$2; shift ;;
+	--workers) WORKERS=$2; shift ;;
 	--kafka-prop) PROPS+=(--kafka-prop "$2"); shift ;;
 	--latency-prop) LPROPS+=(--kafka-prop "$2"); shift ;;
 	--rate) RATE=$2; shift ;;
 	--seconds) SECONDS_C=$2; shift ;;
 	--only) ONLY=$2; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench/fleet.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -102,7 +105,7 @@ OUT=$WORK/results
 rm -rf "$WORK"
 mkdir -p "$WORK/configs" "$OUT"
 printf '%s\n' "${ONLY//,/ }" >"$OUT/only"
-WALL_S= SELECT_S=0 IDLE1= IDLE2= PEAK1= PEAK2= CPU_W= CPU_D=
+WALL_S= SELECT_S=0 IDLE= PEAK= CPU_W= CPU_D=
 if [ $KAFKA = 1 ]; then
 RID=fb$(date +%s)$$
 T=(--topic "$RID.req" --results-topic "$RID.res" --dlq-topic "$RID.dlq")
@@ -135,41 +138,50 @@ s=$(now)
 e=$(now)
 SELECT_S=$(echo "$e - $s" | bc -l)
 
-step "2 workers, --concurrency $CONC ${PROPS[*]:-}"
-for w in 1 2; do
+step "$WORKERS workers, --concurrency $CONC ${PROPS[*]:-}"
+for w in $(seq "$WORKERS"); do
 	"$WORKER" --brokers "$BROKERS" "${T[@]}" --group "$RID.g" --concurrency "$CONC" \
 		--log-level "${DTK_BENCH_LOG_LEVEL:-info}" "${PROPS[@]}" 2>"$WORK/worker$w.log" &
 	WORKER_PIDS+=($!)
 done
 for i in $(seq 300); do
 	j=0
-	for w in 1 2; do grep -q 'partitions assigned' "$WORK/worker$w.log" && j=$((j + 1)); done
-	[ $j = 2 ] && break
+	for w in $(seq "$WORKERS"); do grep -q 'partitions assigned' "$WORK/worker$w.log" && j=$((j + 1)); done
+	[ $j = "$WORKERS" ] && break
 	sleep 0.1
 done
-# the warm-up request (published above) is done once both have joined
+# the warm-up request (published above) is done once all have joined
 sleep 2
 rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-IDLE1=$(rss "${WORKER_PIDS[0]}" VmRSS) IDLE2=$(rss "${WORKER_PIDS[1]}" VmRSS)
-echo "idle VmRSS: $IDLE1 kB, $IDLE2 kB" >&2
+# each_worker FN ARGS: FN's output for every worker, comma-separated
+each_worker() {
+	local out=() p
+	for p in "${WORKER_PIDS[@]}"; do out+=("$("$@" "$p")"); done
+	local IFS=,
+	echo "${out[*]}"
+}
+rss_of() { rss "$2" "$1"; }
+IDLE=$(each_worker rss_of VmRSS)
+echo "idle VmRSS (kB): $IDLE" >&2
 
 fi
 
 if want throughput; then
 step "(a) dtk-dispatch --wait: $N requests, first publish to last result"
 cpu() { awk '{ printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
-C1=$(cpu "${WORKER_PIDS[0]}") C2=$(cpu "${WORKER_PIDS[1]}")
+cpu_sum() { each_worker cpu | tr , '\n' | paste -sd+ | bc -l; }
+C0=$(cpu_sum)
 s=$(now)
 rc=0
 /usr/bin/time -f '%U %S' -o "$OUT/dispatch.cpu" ${DTK_BENCH_DISPATCH_PREFIX:-} "$DISPATCH" --brokers "$BROKERS" "${T[@]}" --config-dir "$WORK/configs/bench" --tags bench \
 	--wait --timeout 3600 --no-store --no-alerts --output json >"$OUT/dispatch.json" || rc=$?
 e=$(now)
 WALL_S=$(echo "$e - $s" | bc -l)
-CPU_W=$(echo "$(cpu "${WORKER_PIDS[0]}") - $C1 + $(cpu "${WORKER_PIDS[1]}") - $C2" | bc -l)
+CPU_W=$(echo "$(cpu_sum) - $C0" | bc -l)
 CPU_D=$(awk '{ print $1 + $2 }' "$OUT/dispatch.cpu")
-PEAK1=$(rss "${WORKER_PIDS[0]}" VmHWM) PEAK2=$(rss "${WORKER_PIDS[1]}" VmHWM)
-echo "dtk-dispatch exit $rc, wall $WALL_S s; peak VmHWM $PEAK1 kB, $PEAK2 kB" >&2
-grep -c '"check finished"' "$WORK/worker1.log" "$WORK/worker2.log" >&2 || true
+PEAK=$(each_worker rss_of VmHWM)
+echo "dtk-dispatch exit $rc, wall $WALL_S s; peak VmHWM (kB): $PEAK" >&2
+grep -c '"check finished"' "$WORK"/worker*.log >&2 || true
 grep -c 'pool full: partitions paused' "$WORK/worker1.log" >&2 || true
 
 step "message sizes on $RID.req and $RID.res"
@@ -184,7 +196,7 @@ step "(b) raw librdkafka: $N x $REQ_B B then $N x $RES_B B, produce then consume
 fi
 
 if want latency; then
-	step "(c) latency: $RATE requests/s for $SECONDS_C s through the same 2 workers ${LPROPS[*]:-}"
+	step "(c) latency: $RATE requests/s for $SECONDS_C s through the same $WORKERS workers ${LPROPS[*]:-}"
 	"$LATENCY" --brokers "$BROKERS" "${T[@]:0:4}" --config-dir "$WORK/configs/bench" \
 		--rate "$RATE" --seconds "$SECONDS_C" --samples "$OUT/latency_samples.txt" "${LPROPS[@]}" |
 		tee "$OUT/latency.json" >&2 ||
@@ -204,7 +216,7 @@ if want limiter; then
 fi
 
 step "results (raw JSON in $OUT)"
-python3 - "$OUT" "$N" "$CONC" "$WALL_S" "$SELECT_S" "$IDLE1" "$IDLE2" "$PEAK1" "$PEAK2" "$CPU_W" "$CPU_D" <<'PY'
+python3 - "$OUT" "$N" "$CONC" "$WALL_S" "$SELECT_S" "$IDLE" "$PEAK" "$CPU_W" "$CPU_D" "$WORKERS" <<'PY'
 import csv, json, os, statistics, sys
 out, n, conc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 only = open(os.path.join(out, "only")).read().split()
@@ -217,22 +229,22 @@ def row(m, o, b, r, t, res):
 d = None
 if "throughput" in only:
     wall, select = float(sys.argv[4]), float(sys.argv[5])
-    idle = [int(x) for x in sys.argv[6:8]]
-    peak = [int(x) for x in sys.argv[8:10]]
-    cpu_w, cpu_d = float(sys.argv[10]), float(sys.argv[11])
+    idle = [int(x) for x in sys.argv[6].split(",")]
+    peak = [int(x) for x in sys.argv[7].split(",")]
+    cpu_w, cpu_d = float(sys.argv[8]), float(sys.argv[9])
     d = load("dispatch.json")
     rq, rs = load("raw_req.json"), load("raw_res.json")
     raw_s = rq["produce_s"] + rq["consume_s"] + rs["produce_s"] + rs["consume_s"]
     ours = n / wall
     raw = n / raw_s
-    row("(a) checks/s, dispatch --wait, 2 workers", f"{ours:,.0f} /s", f"{raw:,.0f} /s", f"{ours/raw:.3f}",
+    row(f"(a) checks/s, dispatch --wait, {sys.argv[10]} workers", f"{ours:,.0f} /s", f"{raw:,.0f} /s", f"{ours/raw:.3f}",
         ">= 20,000 /s", "met" if ours >= 20000 else "NOT MET")
     row("    without the selection (dry-run time)", f"{n/max(wall-select,1e-9):,.0f} /s", "", "", "", "")
     row("    CPU per check: workers, dispatcher", f"{cpu_w/n*1e6:.0f} us, {cpu_d/n*1e6:.0f} us", "", "", "", "")
     row("(b) raw librdkafka, req hop + result hop", f"{raw:,.0f} /s", "", "", "", "")
     row("    request hop (produce, consume)", f"{rq['produce_s']:.2f} s, {rq['consume_s']:.2f} s", f"{rq['size']} B", "", "", "")
     row("    result hop (produce, consume)", f"{rs['produce_s']:.2f} s, {rs['consume_s']:.2f} s", f"{rs['size']} B", "", "", "")
-    for i in (0, 1):
+    for i in range(len(idle)):
         row(f"(e) worker {i+1} VmRSS idle, c={conc}", f"{idle[i]/1024:.1f} MB", "", "", "<= 32 MB", "met" if idle[i] <= 32768 else "NOT MET")
         row(f"(e) worker {i+1} VmHWM, backlog of {n}", f"{peak[i]/1024:.1f} MB", "", "", "<= 32 MB", "met" if peak[i] <= 32768 else "NOT MET")
 lat = load("latency.json") if "latency" in only else None
