@@ -165,16 +165,24 @@ class FleetFaults(KafkaHelpers, unittest.TestCase):
         with open(os.path.join(self.configs, name + ".yaml"), "w") as f:
             f.write(text)
 
-    def dispatch(self, *args, timeout=600, check_rc=0, at=T):
+    def dispatch_start(self, *args, at=T):
+        """dtk-dispatch running in the background (stdout and stderr piped)."""
         env = dict(self.env, DTK_KAFKA_BROKERS=BROKERS, DTK_SIGNING_KEY=KEY)
-        p = subprocess.run([DISPATCH, "--config-dir", self.configs, "--topic", self.topic,
-                            "--results-topic", self.results, "--dlq-topic", self.dlq,
-                            "--execution-time", iso(at), "--output", "json", *args],
-                           env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.Popen([DISPATCH, "--config-dir", self.configs, "--topic", self.topic,
+                                 "--results-topic", self.results, "--dlq-topic", self.dlq,
+                                 "--execution-time", iso(at), "--output", "json", *args],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def dispatch_end(self, p, timeout=600, check_rc=0):
+        out, err = p.communicate(timeout=timeout)
         if check_rc is not None:
-            self.assertEqual(p.returncode, check_rc, p.stderr[-3000:])
-        doc = json.loads(p.stdout) if p.stdout.strip() else None
-        return p, doc
+            self.assertEqual(p.returncode, check_rc, err[-3000:])
+        doc = json.loads(out) if out.strip() else None
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err), doc
+
+    def dispatch(self, *args, timeout=600, check_rc=0, at=T):
+        return self.dispatch_end(self.dispatch_start(*args, at=at), timeout, check_rc)
 
     def start_worker(self, name, concurrency=4):
         log = os.path.join(self.tmp.name, "%s.%d.log" % (name, len(self.workers)))
@@ -380,13 +388,13 @@ schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
         anomalous = [n for i, n in enumerate(names) if i % 10 == 3]
         for i, name in enumerate(names):
             self.metric(name, ["k9"], i % 10 == 3)
-        _, doc = self.dispatch("--tags", "k9")
-        self.assertEqual(doc["summary"]["published"], 2000)
-        where = {r["request_id"]: (r["partition"], r["offset"]) for r in doc["requests"]}
-        metric_of = {r["request_id"]: r["metric"] for r in doc["requests"]}
+        # The group settles first: a worker alone in it would run the whole
+        # backlog (2,000 trivial checks take it about a second) before the others join.
         victim = self.start_worker("victim", concurrency=4)
         self.start_worker("w1", concurrency=4)
         self.start_worker("w2", concurrency=4)
+        self.wait_assigned()
+        dispatching = self.dispatch_start("--tags", "k9")
         logs = [log for _, _, log in self.workers]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -399,6 +407,10 @@ schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
         self.assertLess(sum(done), 2000 - 300, "the kill came too late")
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
+        _, doc = self.dispatch_end(dispatching)
+        self.assertEqual(doc["summary"]["published"], 2000)
+        where = {r["request_id"]: (r["partition"], r["offset"]) for r in doc["requests"]}
+        metric_of = {r["request_id"]: r["metric"] for r in doc["requests"]}
         # what the dead worker left: its committed offsets and its claims
         committed = json.loads(self.feed("committed", self.group, self.topic).stdout)
         claims = self.alert_keys("k_%s_" % self.run_id)
