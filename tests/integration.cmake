@@ -31,6 +31,19 @@ foreach(src ${DTK_INTEGRATION_C})
     SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "${DTK_INTEGRATION_ENV}")
 endforeach()
 
+# test_librdkafka_defects links librdkafka as test_kafka_librdkafka does
+# (CMakeLists.txt), and stops and starts the shared broker: RUN_SERIAL, with a
+# label of its own (ctest -L librdkafka_defects).
+if(TARGET test_librdkafka_defects)
+  if(RDKAFKA_FOUND)
+    target_link_libraries(test_librdkafka_defects PRIVATE PkgConfig::RDKAFKA)
+  else()
+    target_compile_definitions(test_librdkafka_defects PRIVATE DTK_NO_RDKAFKA=1)
+  endif()
+  set_tests_properties(test_librdkafka_defects PROPERTIES
+    LABELS "integration;librdkafka_defects" RUN_SERIAL TRUE)
+endif()
+
 file(GLOB DTK_INTEGRATION_PY CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_*.py)
 if(DTK_INTEGRATION_PY AND NOT DTK_TEST_PYTHON)
   message(FATAL_ERROR "tests/integration/*.py need the test virtualenv of tests/python.cmake")
