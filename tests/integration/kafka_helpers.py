@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -60,6 +61,32 @@ class KafkaHelpers:
                 p.wait()
         self.tmp.cleanup()
 
+    def fleet_setup(self, prefix, keys=None):
+        """For setUp: makes self.tmp and self.procs, names self.topic,
+        self.results, self.dlq and self.group after prefix (self.prefix), and
+        sets self.env: this environment without its DTK_ variables, with a
+        state dir and HOME in self.tmp and DTK_SIGNING_KEYS keys (default the
+        class KEY)."""
+        self.tmp = tempfile.TemporaryDirectory()
+        self.procs = []
+        self.prefix = prefix
+        self.topic = prefix + ".req"
+        self.results = prefix + ".res"
+        self.dlq = prefix + ".dlq"
+        self.group = prefix + ".group"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
+        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
+                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": keys or self.KEY})
+
+    def procs_output(self):
+        """What the processes of self.procs wrote to their logs, in start
+        order."""
+        text = ""
+        for _, path in self.procs:
+            with open(path) as f:
+                text += f.read()
+        return text
+
     def feed(self, *args, stdin=None, check=True, timeout=120):
         p = subprocess.run([FEED, args[0], BROKERS, *args[1:]], input=stdin,
                            capture_output=True, text=True, timeout=timeout)
@@ -92,6 +119,25 @@ class KafkaHelpers:
                             "--deadline-ms", str(deadline_ms)],
                            capture_output=True, text=True, check=True)
         return p.stdout
+
+    def synthetic_requests(self, prefix, n, anomaly_every):
+        """Signed requests for n synthetic checks prefix00, prefix01, ...
+        (each anomaly_every-th from the first anomalous) then one, "late",
+        already past its deadline: (messages, {request_id: the status each
+        must get})."""
+        msgs, expect = [], {}
+        for i in range(n):
+            name = "%s%02d" % (prefix, i)
+            anomalous = i % anomaly_every == 0
+            value = self.encode(name, self.synthetic(name, base=5000 if anomalous else 100))
+            msgs.append(self.message(name, value))
+            expect[json.loads(value)["request_id"]] = "anomaly" if anomalous else "ok"
+        past = now_ms() - 120000
+        value = self.encode("late", self.synthetic("late"), dispatched_ms=past,
+                            deadline_ms=past + 1000)
+        msgs.append(self.message("late", value))
+        expect[json.loads(value)["request_id"]] = "expired"
+        return msgs, expect
 
     def sign(self, value, key=None):
         p = subprocess.run([MSG, "sign", key or self.KEY], input=value, capture_output=True,

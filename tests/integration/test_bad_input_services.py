@@ -10,7 +10,6 @@ ctest-labels: integration
 """
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -18,6 +17,8 @@ import textwrap
 import unittest
 import urllib.parse
 import urllib.request
+
+from http_helpers import closed_port
 
 SOURCE = os.environ.get("DTK_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("DTK_BINARY_DIR", os.path.join(SOURCE, "build"))
@@ -31,14 +32,6 @@ SECRETS = {
     "BAD_HMAC": "hmac-secret-value-2342",
     "BAD_API_TOKEN": "api-token-secret-9001",
 }
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def receiver_post(path, doc):

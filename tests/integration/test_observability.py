@@ -342,23 +342,10 @@ class LiveWorker(KafkaHelpers, unittest.TestCase):
             raise unittest.SkipTest(msg)
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.prefix = "dtk-obs-%d" % os.getpid()
-        self.topic = self.prefix + ".req"
-        self.results = self.prefix + ".res"
-        self.dlq = self.prefix + ".dlq"
-        self.group = self.prefix + ".group"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
-        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
-                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": KEY})
-        self.procs = []
+        self.fleet_setup("dtk-obs-%d" % os.getpid())
 
     def logs(self):
-        text = ""
-        for _, path in self.procs:
-            with open(path) as f:
-                text += f.read()
-        return text[-4000:]
+        return self.procs_output()[-4000:]
 
     def alerting(self, name, alerter):
         db = os.path.join(self.tmp.name, "store.db")

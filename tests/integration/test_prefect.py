@@ -22,15 +22,11 @@ ctest-labels: integration;prefect
 import asyncio
 import datetime as dt
 import faulthandler
-import http.server
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
@@ -84,6 +80,7 @@ from prefect.server.schemas.schedules import CronSchedule, IntervalSchedule  # n
 
 import deployments  # noqa: E402
 from detectk_flows import check_tags  # noqa: E402
+from http_helpers import JsonServer, closed_port, http_check  # noqa: E402
 from kafka_helpers import BROKERS, WORKER, KafkaHelpers  # noqa: E402
 
 KEY = "prefect-test-signing-key"
@@ -99,49 +96,6 @@ detector: {{type: threshold, params: {{threshold: 1000}}}}
 storage: {{type: sqlite, params: {{path: "{db}"}}}}
 schedule: {{interval: "{interval}", timeout: "5 minutes"}}
 """
-HTTP = """\
-name: {name}
-tags: {tags}
-collector:
-  type: http
-  params: {{url: "{url}", value_path: value, retry_count: 0, timeout: 5}}
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "5 minutes"}}
-"""
-
-
-class Flaky(http.server.BaseHTTPRequestHandler):
-    """/ok/... answers {"value": 5}; /fail/N/... answers 500 for its first N
-    requests; every hit is counted."""
-    hits = {}
-    lock = threading.Lock()
-
-    def do_GET(self):
-        with self.lock:
-            n = self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        m = re.match(r"/fail/(\d+)/", self.path)
-        if m and n <= int(m.group(1)):
-            self.send_response(500)
-            self.end_headers()
-            return
-        body = b'{"value": 5}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class PrefectFlows(KafkaHelpers, unittest.TestCase):
@@ -152,9 +106,7 @@ class PrefectFlows(KafkaHelpers, unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.ctmp = tempfile.TemporaryDirectory()
-        cls.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-        threading.Thread(target=cls.http.serve_forever, daemon=True).start()
-        cls.url = "http://127.0.0.1:%d" % cls.http.server_address[1]
+        cls.http = JsonServer()
         p = subprocess.run([os.path.join(BINARY, "worker", "worker_feed"), "create", BROKERS,
                             "3", TOPIC, RESULTS, DLQ], capture_output=True, text=True,
                            timeout=120)
@@ -178,7 +130,7 @@ class PrefectFlows(KafkaHelpers, unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        cls.http.shutdown()
+        cls.http.stop()
         cls.ctmp.cleanup()
 
     def setUp(self):
@@ -195,6 +147,13 @@ class PrefectFlows(KafkaHelpers, unittest.TestCase):
         kw.setdefault("interval", "10 minutes")
         with open(os.path.join(self.dir, name + ".yaml"), "w") as f:
             f.write(template.format(name=name, db=self.db, **kw))
+
+    def write_http(self, name, path):
+        """A check name reading the JSON server's path (/fail/N/... fails N
+        times), one 5 s try."""
+        with open(os.path.join(self.dir, name + ".yaml"), "w") as f:
+            f.write(http_check(name, self.http.url + path, self.db, 5, deadline="5 minutes",
+                               tags=[self.tag]))
 
     def worker_logs(self):
         out = ""
@@ -250,14 +209,14 @@ class PrefectFlows(KafkaHelpers, unittest.TestCase):
 
     def test_a_failing_check_is_retried_and_fails_the_run(self):
         self.write("pf_fine", SYNTH, base=100)
-        self.write("pf_down", HTTP, url="%s/fail/99/down" % self.url)
+        self.write_http("pf_down", "/fail/99/down")
         state = self.run_flow(recheck_timeout=30)
         self.assertTrue(state.is_failed(), state)
         self.assertIn("1 checks failed: pf_down", state.message)
         # the first run, then the recheck task's 1 + 2 retries; the good one once
         counts, _ = self.requests_for(["pf_fine", "pf_down"], 1)
         self.assertEqual(counts, {"pf_fine": 1, "pf_down": 4})
-        self.assertEqual(Flaky.hits["/fail/99/down"], 4)
+        self.assertEqual(self.http.seen().count("/fail/99/down"), 4)
         with self.assertRaises(Exception) as cm:
             state.result()
         summary = cm.exception.summary
@@ -266,14 +225,14 @@ class PrefectFlows(KafkaHelpers, unittest.TestCase):
         self.assertEqual(summary["results"]["pf_down"]["status"], "error")
 
     def test_a_check_that_recovers_on_retry_completes_the_run(self):
-        self.write("pf_flaky", HTTP, url="%s/fail/2/flaky" % self.url)
+        self.write_http("pf_flaky", "/fail/2/flaky")
         state = self.run_flow(recheck_timeout=30)
         self.assertTrue(state.is_completed(), state.message)
         out = state.result()
         self.assertEqual(out["results"]["pf_flaky"]["status"], "ok")
         self.assertEqual(out["results"]["pf_flaky"]["datapoint"]["value"], 5)
         self.assertEqual(out["summary"]["failed"], 0)
-        self.assertEqual(Flaky.hits["/fail/2/flaky"], 3)
+        self.assertEqual(self.http.seen().count("/fail/2/flaky"), 3)
         counts, _ = self.requests_for(["pf_flaky"], 1)
         self.assertEqual(counts, {"pf_flaky": 3})
 

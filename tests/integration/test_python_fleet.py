@@ -20,19 +20,17 @@ Without DTK_KAFKA_BROKERS it skips (exit 77) unless DTK_REQUIRE_SERVICES=1.
 import faulthandler
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import unittest.mock
 
+from http_helpers import closed_port, http_check, serve_json
 from kafka_helpers import BINARY, BROKERS, SOURCE, WORKER, KafkaHelpers
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
@@ -73,40 +71,6 @@ schedule: {{interval: "{interval}", timeout: "{timeout}"}}
 
 
 SLOW_SECONDS = 6
-SLOW = """\
-name: slow
-tags: [stream]
-collector:
-  type: http
-  params: {{url: "{url}", value_path: value, retry_count: 0, timeout: 30}}
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
-"""
-
-
-class SlowHandler(http.server.BaseHTTPRequestHandler):
-    """Answers {"value": 5} after SLOW_SECONDS."""
-
-    def do_GET(self):
-        time.sleep(SLOW_SECONDS)
-        body = b'{"value": 5}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class PythonFleet(KafkaHelpers, unittest.TestCase):
@@ -156,11 +120,7 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
         return p
 
     def logs(self):
-        out = ""
-        for _, path in self.procs:
-            with open(path) as f:
-                out += f.read()
-        return out[-4000:]
+        return self.procs_output()[-4000:]
 
     def assert_signed(self, msg):
         want = "sha256=" + hmac.new(KEY.encode(), msg["value"].encode(),
@@ -298,14 +258,10 @@ class PythonFleet(KafkaHelpers, unittest.TestCase):
 
     def test_iter_results_yields_each_result_as_it_arrives(self):
         self.feed("create", "2", self.topic, self.results, self.dlq)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        server = serve_json(self, value=5, delay=SLOW_SECONDS)
         self.metric("fast", ["stream"])
         with open(os.path.join(self.dir, "slow.yaml"), "w") as f:
-            f.write(SLOW.format(url="http://127.0.0.1:%d/slow" % server.server_address[1],
-                                db=self.db))
+            f.write(http_check("slow", server.url + "/slow", self.db, 30, tags=["stream"]))
         self.start_worker("w1")
         with dispatch(self.dir, ["stream"], execution_time=T, **self.kwargs()) as d:
             self.assertEqual(d.published, 2)

@@ -10,17 +10,15 @@ Requests are made with tests/tools/msg_tool (encode, sign) and written and
 read back with worker/tools/worker_feed. Every run uses topics and a group of
 its own. Without DTK_KAFKA_BROKERS the test skips (exit 77) unless
 DTK_REQUIRE_SERVICES=1."""
-import http.server
 import json
 import os
 import subprocess
-import tempfile
 import textwrap
-import threading
 import time
 import unittest
 
-from kafka_helpers import BROKERS, MSG, SOURCE, SYNTHETIC, WORKER, KafkaHelpers, now_ms
+from http_helpers import http_check, serve_json
+from kafka_helpers import BROKERS, MSG, SOURCE, SYNTHETIC, WORKER, KafkaHelpers
 
 KEY = "worker-test-signing-key"
 PARTITIONS = 6
@@ -32,36 +30,13 @@ try:  # the pinned test virtualenv has jsonschema (tests/requirements.txt)
 except ImportError:  # run by hand with a bare python3
     RESULT_SCHEMA = None
 
-SLOW_HTTP = """\
-name: {name}
-collector:
-  type: http
-  params:
-    url: "{url}/slow/{name}"
-    value_path: value
-    retry_count: 0
-    timeout: 30
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
-"""
-
-
 
 class Worker(KafkaHelpers, unittest.TestCase):
     KEY = KEY
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.prefix = "dtk-wt-%d-%s" % (os.getpid(), self._testMethodName[-12:])
-        self.topic = self.prefix + ".req"
-        self.results = self.prefix + ".res"
-        self.dlq = self.prefix + ".dlq"
-        self.group = self.prefix + ".group"
+        self.fleet_setup("dtk-wt-%d-%s" % (os.getpid(), self._testMethodName[-12:]),
+                         keys="old-key, " + KEY)
         self.feed("create", str(PARTITIONS), self.topic, self.results, self.dlq)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
-        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
-                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": "old-key, " + KEY})
-        self.procs = []
 
     # ---- helpers ----
 
@@ -76,11 +51,7 @@ class Worker(KafkaHelpers, unittest.TestCase):
         return p
 
     def logs(self):
-        text = ""
-        for _, path in self.procs:
-            with open(path) as f:
-                text += f.read()
-        return text
+        return self.procs_output()
 
     def log_records(self, path):
         with open(path) as f:
@@ -96,18 +67,8 @@ class Worker(KafkaHelpers, unittest.TestCase):
     # ---- tests ----
 
     def test_two_workers_one_result_per_request_and_poison_to_the_dlq(self):
-        reqs, expect = [], {}
-        for i in range(50):
-            name = "m%02d" % i
-            value = self.encode(name, self.synthetic(name, base=5000 if i % 10 == 0 else 100))
-            reqs.append(self.message(name, value))
-            expect[json.loads(value)["request_id"]] = "anomaly" if i % 10 == 0 else "ok"
-        # past its deadline: not run
-        past = now_ms() - 120000
-        value = self.encode("late", self.synthetic("late"), dispatched_ms=past,
-                            deadline_ms=past + 1000)
-        reqs.append(self.message("late", value))
-        expect[json.loads(value)["request_id"]] = "expired"
+        # the last one past its deadline: not run
+        reqs, expect = self.synthetic_requests("m", 50, anomaly_every=10)
         # a config that does not load on the worker
         bad = self.config("broken", SYNTHETIC.replace("threshold, params", "no_such_detector, "
                                                       "params").format(name="broken", base=1,
@@ -210,32 +171,12 @@ class Worker(KafkaHelpers, unittest.TestCase):
         self.assertNotIn(KEY, self.logs())
 
     def test_sigterm_finishes_running_checks_and_a_restart_does_not_redo_them(self):
-        seen, lock = [], threading.Lock()
-
-        class Slow(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                with lock:
-                    seen.append(self.path)
-                time.sleep(3)
-                body = b'{"value": 7}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.shutdown)
-        url = "http://127.0.0.1:%d" % server.server_address[1]
+        server = serve_json(self, value=7, delay=3)
         ids, msgs = [], []
         for i in range(8):
             name = "s%d" % i
-            path = self.config(name, SLOW_HTTP.format(
-                name=name, url=url, db=os.path.join(self.tmp.name, "slow.db")))
+            path = self.config(name, http_check(name, "%s/slow/%s" % (server.url, name),
+                                                os.path.join(self.tmp.name, "slow.db"), 30))
             value = self.encode(name, path)
             ids.append(json.loads(value)["request_id"])
             msgs.append(self.message(name, value))
@@ -243,16 +184,13 @@ class Worker(KafkaHelpers, unittest.TestCase):
         w = self.start_worker("drain1", "--concurrency", "3")
         deadline = time.time() + 60
         while time.time() < deadline:
-            with lock:
-                if len(seen) >= 3:
-                    break
+            if len(server.seen()) >= 3:
+                break
             time.sleep(0.05)
-        with lock:
-            started = len(seen)
+        started = len(server.seen())
         self.assertGreaterEqual(started, 3, self.logs()[-3000:])
         self.assertEqual(self.stop_worker(w), 0, self.logs()[-3000:])
-        with lock:
-            started_before_stop = list(seen)
+        started_before_stop = server.seen()
         first = self.results_by_id(self.read(self.results, len(started_before_stop), 20))
         # every check that had started finished and was delivered
         self.assertGreaterEqual(len(first), len(started_before_stop), self.logs()[-3000:])
@@ -268,9 +206,9 @@ class Worker(KafkaHelpers, unittest.TestCase):
         self.assertEqual(set(by_id), set(ids))
         for rid in ids:
             self.assertEqual(len(by_id[rid]), 1, rid)
-        with lock:
-            self.assertEqual(sorted(seen), sorted(set(seen)))  # no check ran twice
-            self.assertEqual(len(seen), len(ids))
+        seen = server.seen()
+        self.assertEqual(sorted(seen), sorted(set(seen)))  # no check ran twice
+        self.assertEqual(len(seen), len(ids))
 
     def test_limiting_six_workers_never_exceed_max_connections(self):
         receiver = os.environ.get("DTK_RECEIVER_URL")

@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -147,16 +146,7 @@ def get(port, path, timeout=5):
 class WorkerMetrics(KafkaHelpers, unittest.TestCase):
     KEY = KEY
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.prefix = "dtk-wm-%d-%s" % (os.getpid(), self._testMethodName[-12:])
-        self.topic = self.prefix + ".req"
-        self.results = self.prefix + ".res"
-        self.dlq = self.prefix + ".dlq"
-        self.group = self.prefix + ".group"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
-        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
-                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": KEY})
-        self.procs = []
+        self.fleet_setup("dtk-wm-%d-%s" % (os.getpid(), self._testMethodName[-12:]))
 
     # ---- helpers (as in test_worker.py) ----
 
@@ -174,11 +164,7 @@ class WorkerMetrics(KafkaHelpers, unittest.TestCase):
         return p
 
     def logs(self):
-        text = ""
-        for _, path in self.procs:
-            with open(path) as f:
-                text += f.read()
-        return text[-3000:]
+        return self.procs_output()[-3000:]
 
     def wait_for(self, port, path, status, timeout=60):
         deadline = time.time() + timeout

@@ -9,37 +9,21 @@ valgrind reports no error and no definitely lost block.
 ctest-labels: valgrind
 Not in the integration tier: CI runs that tier again on an ASan build, which
 valgrind cannot run; this test runs in the plain build's full ctest run."""
-import http.server
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
-import threading
 import time
 import unittest
 import urllib.request
 
-from kafka_helpers import BROKERS, WORKER, KafkaHelpers, now_ms
+from http_helpers import http_check, serve_json
+from kafka_helpers import BROKERS, WORKER, KafkaHelpers
 
 KEY = "valgrind-test-signing-key"
 VALGRIND = shutil.which("valgrind")
-
-SLOW_HTTP = """\
-name: {name}
-collector:
-  type: http
-  params:
-    url: "{url}/slow/{name}"
-    value_path: value
-    retry_count: 0
-    timeout: 60
-detector: {{type: threshold, params: {{threshold: 1000}}}}
-storage: {{type: sqlite, params: {{path: "{db}"}}}}
-schedule: {{interval: "10 minutes", timeout: "10 minutes"}}
-"""
 
 
 class WorkerValgrind(KafkaHelpers, unittest.TestCase):
@@ -51,49 +35,11 @@ class WorkerValgrind(KafkaHelpers, unittest.TestCase):
             if os.environ.get("DTK_REQUIRE_SERVICES") == "1":
                 self.fail("valgrind is not installed (scripts/install-deps.sh installs it)")
             self.skipTest("valgrind is not installed")
-        self.tmp = tempfile.TemporaryDirectory()
-        self.prefix = "dtk-vg-%d" % os.getpid()
-        self.topic, self.results = self.prefix + ".req", self.prefix + ".res"
-        self.dlq, self.group = self.prefix + ".dlq", self.prefix + ".group"
+        self.fleet_setup("dtk-vg-%d" % os.getpid())
         self.feed("create", "3", self.topic, self.results, self.dlq)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DTK_")}
-        self.env.update({"DTK_STATE_DIR": os.path.join(self.tmp.name, "state"),
-                         "HOME": self.tmp.name, "DTK_SIGNING_KEYS": KEY})
-        self.procs = []
-
-    def slow_server(self, seen, lock):
-        class Slow(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                with lock:
-                    seen.append(self.path)
-                time.sleep(2)
-                body = b'{"value": 7}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.shutdown)
-        return "http://127.0.0.1:%d" % server.server_address[1]
 
     def test_main_loop_and_drain_are_clean(self):
-        msgs, quick = [], {}
-        for i in range(12):
-            name = "vg%02d" % i
-            value = self.encode(name, self.synthetic(name, base=5000 if i % 4 == 0 else 100))
-            msgs.append(self.message(name, value))
-            quick[json.loads(value)["request_id"]] = "anomaly" if i % 4 == 0 else "ok"
-        past = now_ms() - 120000
-        value = self.encode("late", self.synthetic("late"), dispatched_ms=past,
-                            deadline_ms=past + 1000)
-        msgs.append(self.message("late", value))
-        quick[json.loads(value)["request_id"]] = "expired"
+        msgs, quick = self.synthetic_requests("vg", 12, anomaly_every=4)
         msgs.append(self.message("poison", "not json {"))  # signed, not JSON
         self.publish(msgs)
 
@@ -130,27 +76,23 @@ class WorkerValgrind(KafkaHelpers, unittest.TestCase):
         self.assertEqual(dlq[0]["headers"].get("dtk-error"), "not_json", dlq[0])
 
         # slow checks next: SIGTERM while they run, so the drain waits for them
-        seen, lock = [], threading.Lock()
-        url = self.slow_server(seen, lock)
+        server = serve_json(self, value=7, delay=2)
         slow = []
         for i in range(4):
             name = "vgslow%d" % i
-            path = self.config(name, SLOW_HTTP.format(
-                name=name, url=url, db=os.path.join(self.tmp.name, "slow.db")))
+            path = self.config(name, http_check(name, "%s/slow/%s" % (server.url, name),
+                                                os.path.join(self.tmp.name, "slow.db"), 60))
             value = self.encode(name, path)
             slow.append(self.message(name, value))
         self.publish(slow)
         deadline = time.time() + 180
         while time.time() < deadline and w.poll() is None:
-            with lock:
-                if seen:
-                    break
+            if server.seen():
+                break
             time.sleep(0.05)
-        with lock:
-            self.assertTrue(seen, "no slow check started\n" + tail())
+        self.assertTrue(server.seen(), "no slow check started\n" + tail())
         rc = self.stop_worker(w, timeout=300)
-        with lock:
-            started = len(seen)
+        started = len(server.seen())
         self.assertEqual(rc, 0, "exit %d (99: valgrind found errors)\n%s" % (rc, tail()))
         drained = {json.loads(m["value"])["request_id"]
                    for m in self.read(self.results, len(quick) + started, timeout=60)}
