@@ -33,15 +33,43 @@ def _candidates():
     env = os.environ.get("DTK_LIBRARY")
     if env:
         out.append(("DTK_LIBRARY=%s" % env, env))
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_libs")
-    for name in ("libdtk.so", "libdtk.so.0"):
-        p = os.path.join(here, name)
+    return out + _installed_candidates("dtk")
+
+
+def _installed_candidates(stem):
+    """The bundled copy, then the system library, of lib<stem>.so."""
+    out = []
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_libs")
+    for name in ("lib%s.so" % stem, "lib%s.so.0" % stem):
+        p = os.path.join(bundled, name)
         out.append(("bundled copy %s" % p, p))
-    found = ctypes.util.find_library("dtk")
+    found = ctypes.util.find_library(stem)
     if found:
         out.append(("system library %s (ctypes.util.find_library)" % found, found))
-    out.append(("system library libdtk.so.0", "libdtk.so.0"))
+    out.append(("system library lib%s.so.0" % stem, "lib%s.so.0" % stem))
     return out
+
+
+def _open_first(candidates, symbol, too_old, prototype, failure):
+    """(library, name): the first of candidates ((description, name or path)
+    pairs) that loads and has symbol, given its prototypes by prototype; else
+    ImportError, failure then why each candidate failed."""
+    tried = []
+    for what, name in candidates:
+        if os.sep in name and not os.path.exists(name):
+            tried.append("%s: no such file" % what)
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as e:
+            tried.append("%s: %s" % (what, e))
+            continue
+        if not hasattr(lib, symbol):
+            tried.append("%s: loaded, but it lacks %s (%s)" % (what, symbol, too_old))
+            continue
+        prototype(lib)
+        return lib, name
+    raise ImportError(failure + " Tried:\n  " + "\n  ".join(tried))
 
 
 def _prototype(lib):
@@ -59,26 +87,11 @@ def load():
     """The loaded libdtk (once per process); ImportError naming every place tried."""
     global _lib, _lib_path
     with _lock:
-        if _lib is not None:
-            return _lib
-        tried = []
-        for what, name in _candidates():
-            if os.sep in name and not os.path.exists(name):
-                tried.append("%s: no such file" % what)
-                continue
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError as e:
-                tried.append("%s: %s" % (what, e))
-                continue
-            if not hasattr(lib, "dtk_check_run_json"):
-                tried.append("%s: loaded, but it lacks dtk_check_run_json (too old a libdtk)" % what)
-                continue
-            _prototype(lib)
-            _lib, _lib_path = lib, name
-            return lib
-        raise ImportError("detectk: cannot load libdtk; set DTK_LIBRARY to the path of "
-                          "libdtk.so. Tried:\n  " + "\n  ".join(tried))
+        if _lib is None:
+            _lib, _lib_path = _open_first(
+                _candidates(), "dtk_check_run_json", "too old a libdtk", _prototype,
+                "detectk: cannot load libdtk; set DTK_LIBRARY to the path of libdtk.so.")
+        return _lib
 
 
 def _fleet_candidates():
@@ -92,15 +105,7 @@ def _fleet_candidates():
             for name in ("libdtk-fleet.so", "libdtk-fleet.so.0"):
                 p = os.path.join(here, sub, name)
                 out.append(("beside libdtk: %s" % p, p))
-    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_libs")
-    for name in ("libdtk-fleet.so", "libdtk-fleet.so.0"):
-        p = os.path.join(bundled, name)
-        out.append(("bundled copy %s" % p, p))
-    found = ctypes.util.find_library("dtk-fleet")
-    if found:
-        out.append(("system library %s (ctypes.util.find_library)" % found, found))
-    out.append(("system library libdtk-fleet.so.0", "libdtk-fleet.so.0"))
-    return out
+    return out + _installed_candidates("dtk-fleet")
 
 
 def _prototype_fleet(lib):
@@ -127,26 +132,12 @@ def load_fleet():
     global _fleet, _fleet_path
     load()
     with _lock:
-        if _fleet is not None:
-            return _fleet
-        tried = []
-        for what, name in _fleet_candidates():
-            if os.sep in name and not os.path.exists(name):
-                tried.append("%s: no such file" % what)
-                continue
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError as e:
-                tried.append("%s: %s" % (what, e))
-                continue
-            if not hasattr(lib, "dtk_fleet_dispatch_json"):
-                tried.append("%s: loaded, but it lacks dtk_fleet_dispatch_json (too old)" % what)
-                continue
-            _prototype_fleet(lib)
-            _fleet, _fleet_path = lib, name
-            return lib
-        raise ImportError("detectk.fleet: cannot load libdtk-fleet; set DTK_FLEET_LIBRARY to "
-                          "the path of libdtk-fleet.so. Tried:\n  " + "\n  ".join(tried))
+        if _fleet is None:
+            _fleet, _fleet_path = _open_first(
+                _fleet_candidates(), "dtk_fleet_dispatch_json", "too old", _prototype_fleet,
+                "detectk.fleet: cannot load libdtk-fleet; set DTK_FLEET_LIBRARY to the path of "
+                "libdtk-fleet.so.")
+        return _fleet
 
 
 def fleet_library_path():
