@@ -28,45 +28,54 @@ struct dtk_fleet_handle {
 	dtk_dispatch_results *reader; /* dtk_fleet_next_result_json's */
 };
 
+/* Option key of o; NULL when it is absent or null. */
+static const dtk_value *opt_get(const dtk_value *o, const char *key)
+{
+	const dtk_value *v = dtk_value_map_get(o, key);
+	return v && v->type != DTK_V_NULL ? v : NULL;
+}
+
+/* Option key of o if it is of type want: 1 and *v; 0 when it is absent or
+ * null; -1 when it is of another type, errstr saying it must be `must`. */
+static int opt_typed(const dtk_value *o, const char *key, dtk_vtype want, const char *must,
+		     const dtk_value **v, char *errstr, size_t errstr_size)
+{
+	*v = opt_get(o, key);
+	if (!*v)
+		return 0;
+	if ((*v)->type != want) {
+		snprintf(errstr, errstr_size, "option '%s' must be %s, not %s", key, must,
+			 dtk_value_type_name(*v));
+		return -1;
+	}
+	return 1;
+}
+
 /* What one option lookup found; a wrong type is an error naming the key. */
 static int opt_str(const dtk_value *o, const char *key, const char **out, char *errstr,
 		   size_t errstr_size)
 {
-	const dtk_value *v = dtk_value_map_get(o, key);
-	*out = NULL;
-	if (!v || v->type == DTK_V_NULL)
-		return 0;
-	if (v->type != DTK_V_STR) {
-		snprintf(errstr, errstr_size, "option '%s' must be a string, not %s", key,
-			 dtk_value_type_name(v));
-		return -1;
-	}
-	*out = v->u.str.s;
-	return 0;
+	const dtk_value *v;
+	int found = opt_typed(o, key, DTK_V_STR, "a string", &v, errstr, errstr_size);
+	*out = found == 1 ? v->u.str.s : NULL;
+	return found < 0 ? -1 : 0;
 }
 
 static int opt_bool(const dtk_value *o, const char *key, int def, int *out, char *errstr,
 		    size_t errstr_size)
 {
-	const dtk_value *v = dtk_value_map_get(o, key);
-	*out = def;
-	if (!v || v->type == DTK_V_NULL)
-		return 0;
-	if (v->type != DTK_V_BOOL) {
-		snprintf(errstr, errstr_size, "option '%s' must be a boolean, not %s", key,
-			 dtk_value_type_name(v));
-		return -1;
-	}
-	*out = v->u.b;
-	return 0;
+	const dtk_value *v;
+	int found = opt_typed(o, key, DTK_V_BOOL, "a boolean", &v, errstr, errstr_size);
+	*out = found == 1 ? v->u.b : def;
+	return found < 0 ? -1 : 0;
 }
 
 static int opt_int(const dtk_value *o, const char *key, int64_t def, int64_t min, int64_t max,
 		   int64_t *out, char *errstr, size_t errstr_size)
 {
-	const dtk_value *v = dtk_value_map_get(o, key);
+	const dtk_value *v = opt_get(o, key);
 	*out = def;
-	if (!v || v->type == DTK_V_NULL)
+	if (!v)
 		return 0;
 	if (v->type != DTK_V_INT || v->u.i < min || v->u.i > max) {
 		snprintf(errstr, errstr_size, "option '%s' must be an integer from %lld to %lld",
@@ -82,10 +91,10 @@ static int opt_int(const dtk_value *o, const char *key, int64_t def, int64_t min
 static int opt_list(const dtk_value *o, const char *key, const char ***out, size_t *n, char *errstr,
 		    size_t errstr_size)
 {
-	const dtk_value *v = dtk_value_map_get(o, key);
+	const dtk_value *v = opt_get(o, key);
 	*out = NULL;
 	*n = 0;
-	if (!v || v->type == DTK_V_NULL)
+	if (!v)
 		return 0;
 	if (v->type != DTK_V_LIST) {
 		snprintf(errstr, errstr_size, "option '%s' must be a list of strings", key);
@@ -138,8 +147,7 @@ static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, int need_brokers,
 		snprintf(errstr, errstr_size, "the options must be a JSON object");
 		return -1;
 	}
-	const dtk_value *t = dtk_value_map_get(o, "execution_time");
-	f->has_time = t && t->type != DTK_V_NULL;
+	f->has_time = opt_get(o, "execution_time") != NULL;
 	if (opt_str(o, "config_dir", &f->config_dir, errstr, errstr_size) != 0 ||
 	    opt_str(o, "brokers", &f->brokers, errstr, errstr_size) != 0 ||
 	    opt_str(o, "topic", &f->topic, errstr, errstr_size) != 0 ||
@@ -184,6 +192,25 @@ static int fleet_opts_parse(const dtk_value *o, fleet_opts *f, int need_brokers,
 	if (!f->signing_key)
 		f->signing_key = getenv("DTK_SIGNING_KEY");
 	return 0;
+}
+
+/* The options of opts_json (text from a binding) parsed into f, borrowing from
+ * *opts: a new tree the caller frees with dtk_value_free, also on failure.
+ * 0, or -1 with errstr. */
+static int fleet_opts_from_json(const char *opts_json, int need_brokers, dtk_value **opts,
+				fleet_opts *f, char *errstr, size_t errstr_size)
+{
+	char err[2048];
+	if (!opts_json || strlen(opts_json) > MAX_OPTS_BYTES) {
+		snprintf(errstr, errstr_size, "no options, or options larger than 1 MiB");
+		return -1;
+	}
+	*opts = dtk_json_parse(opts_json, strlen(opts_json), err, sizeof(err));
+	if (!*opts) {
+		snprintf(errstr, errstr_size, "the options are not JSON: %s", err);
+		return -1;
+	}
+	return fleet_opts_parse(*opts, f, need_brokers, errstr, errstr_size);
 }
 
 /* dtk-dispatch's selection, loaded in deferred mode: a publisher needs
@@ -290,16 +317,7 @@ dtk_fleet_handle *dtk_fleet_dispatch_json(const char *opts_json, char **report_j
 		errstr[0] = '\0';
 	if (report_json)
 		*report_json = NULL;
-	if (!opts_json || strlen(opts_json) > MAX_OPTS_BYTES) {
-		snprintf(errstr, errstr_size, "no options, or options larger than 1 MiB");
-		goto out;
-	}
-	opts = dtk_json_parse(opts_json, strlen(opts_json), err, sizeof(err));
-	if (!opts) {
-		snprintf(errstr, errstr_size, "the options are not JSON: %s", err);
-		goto out;
-	}
-	if (fleet_opts_parse(opts, &f, 1, errstr, errstr_size) != 0)
+	if (fleet_opts_from_json(opts_json, 1, &opts, &f, errstr, errstr_size) != 0)
 		goto out;
 	h = calloc(1, sizeof(*h));
 	if (!h || dtk_uuid_v4(h->dispatch_id) != 0) {
@@ -459,7 +477,6 @@ static dtk_value *selected_entry(const dtk_selected *it)
 
 char *dtk_fleet_select_json(const char *opts_json, char *errstr, size_t errstr_size)
 {
-	char err[1024];
 	char *out = NULL;
 	fleet_opts f;
 	dtk_value *opts = NULL, *doc = NULL, *sel = NULL, *inv = NULL;
@@ -468,16 +485,7 @@ char *dtk_fleet_select_json(const char *opts_json, char *errstr, size_t errstr_s
 	memset(&f, 0, sizeof(f));
 	if (errstr && errstr_size)
 		errstr[0] = '\0';
-	if (!opts_json || strlen(opts_json) > MAX_OPTS_BYTES) {
-		snprintf(errstr, errstr_size, "no options, or options larger than 1 MiB");
-		goto out;
-	}
-	opts = dtk_json_parse(opts_json, strlen(opts_json), err, sizeof(err));
-	if (!opts) {
-		snprintf(errstr, errstr_size, "the options are not JSON: %s", err);
-		goto out;
-	}
-	if (fleet_opts_parse(opts, &f, 0, errstr, errstr_size) != 0 ||
+	if (fleet_opts_from_json(opts_json, 0, &opts, &f, errstr, errstr_size) != 0 ||
 	    select_items(&f, f.has_time ? f.execution_time : (int64_t)time(NULL), &items, &n,
 			 errstr, errstr_size) != 0)
 		goto out;
