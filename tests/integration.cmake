@@ -31,15 +31,22 @@ foreach(src ${DTK_INTEGRATION_C})
     SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "${DTK_INTEGRATION_ENV}")
 endforeach()
 
-# test_librdkafka_defects links librdkafka as test_kafka_librdkafka does
-# (CMakeLists.txt), and stops and starts the shared broker: RUN_SERIAL, with a
-# label of its own (ctest -L librdkafka_defects).
-if(TARGET test_librdkafka_defects)
-  if(RDKAFKA_FOUND)
-    target_link_libraries(test_librdkafka_defects PRIVATE PkgConfig::RDKAFKA)
-  else()
-    target_compile_definitions(test_librdkafka_defects PRIVATE DTK_NO_RDKAFKA=1)
+# The tests that talk to Kafka with librdkafka directly link it (found, if at
+# all, by CMakeLists.txt); without it they build to a main that skips, or fails
+# under DTK_REQUIRE_SERVICES=1 (integration/kafka_test.h).
+foreach(name test_kafka_librdkafka test_librdkafka_defects)
+  if(NOT TARGET ${name})
+    continue()
   endif()
+  if(RDKAFKA_FOUND)
+    target_link_libraries(${name} PRIVATE PkgConfig::RDKAFKA)
+  else()
+    target_compile_definitions(${name} PRIVATE DTK_NO_RDKAFKA=1)
+  endif()
+endforeach()
+# test_librdkafka_defects stops and starts the shared broker: RUN_SERIAL, with
+# a label of its own (ctest -L librdkafka_defects).
+if(TARGET test_librdkafka_defects)
   set_tests_properties(test_librdkafka_defects PROPERTIES
     LABELS "integration;librdkafka_defects" RUN_SERIAL TRUE)
 endif()

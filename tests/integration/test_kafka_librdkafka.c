@@ -29,36 +29,10 @@
  * time is abandoned (destroy without close). It then closes cooperative-sticky
  * members soon after subscribing, each in a child process, and reports whether
  * any aborted (librdkafka issue 4312, seen here once). */
-#ifdef DTK_NO_RDKAFKA
-/* Configured without librdkafka-dev (CMakeLists.txt: pkg_check_modules rdkafka). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-int main(void)
-{
-	const char *r = getenv("DTK_REQUIRE_SERVICES");
-	printf("SKIP kafka: built without librdkafka (apt-get install librdkafka-dev, "
-	       "then reconfigure)\n");
-	return r && strcmp(r, "1") == 0 ? 1 : 77;
-}
-#else
+#include "kafka_test.h"
+#ifndef DTK_NO_RDKAFKA
 #include <inttypes.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include <librdkafka/rdkafka.h>
 
 #define PARTITIONS 4
 #define N1 1000
@@ -72,35 +46,6 @@ static int available;
 /* Where each message landed (its delivery report), to name a missing one. */
 static int32_t msg_partition[NTOTAL];
 static int64_t msg_offset[NTOTAL];
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t t_start;
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("# [%6.1fs] ", (now_ms() - t_start) / 1000.0);
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-	va_end(ap);
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_kafka_librdkafka: overall time limit passed; a wait was "
-				  "not bounded\n";
-	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -119,13 +64,6 @@ static rd_kafka_conf_t *base_conf(const char *client_id)
 		fail_msg("conf: %s", err);
 	rd_kafka_conf_set_log_cb(c, on_log);
 	return c;
-}
-
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[512];
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		fail_msg("conf %s=%s: %s", k, v, err);
 }
 
 /* ---- topics ---------------------------------------------------------------- */
@@ -859,17 +797,15 @@ int main(void)
 	    cmocka_unit_test(test_eager_range_roundrobin_group),
 	    cmocka_unit_test(test_cooperative_sticky_group),
 	};
-	int require =
-	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	t_start = now_ms();
 	setup(NULL);
 	if (!available) {
 		printf("SKIP kafka: DTK_KAFKA_BROKERS not set (scripts/services.sh start kafka; "
 		       "eval \"$(scripts/services.sh env)\")\n");
-		return require ? 1 : 77;
+		return services_required() ? 1 : 77;
 	}
-	signal(SIGALRM, on_alarm);
-	alarm(500);
+	time_limit(500, "test_kafka_librdkafka: overall time limit passed; a wait was not "
+			"bounded\n");
 	printf("# librdkafka %s against %s (Kafka %s)\n", rd_kafka_version_str(), brokers,
 	       getenv("DTK_KAFKA_VERSION") ? getenv("DTK_KAFKA_VERSION") : "?");
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

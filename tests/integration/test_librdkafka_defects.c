@@ -35,38 +35,12 @@
  *
  * tests/integration.cmake links librdkafka and registers this RUN_SERIAL with its
  * own label (librdkafka_defects): it stops the shared broker. */
-#ifdef DTK_NO_RDKAFKA
-/* Configured without librdkafka-dev (CMakeLists.txt: pkg_check_modules rdkafka). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-int main(void)
-{
-	const char *r = getenv("DTK_REQUIRE_SERVICES");
-	printf("SKIP kafka: built without librdkafka (apt-get install librdkafka-dev, "
-	       "then reconfigure)\n");
-	return r && strcmp(r, "1") == 0 ? 1 : 77;
-}
-#else
+#include "kafka_test.h"
+#ifndef DTK_NO_RDKAFKA
 #include <errno.h>
 #include <inttypes.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-
-#include <librdkafka/rdkafka.h>
 
 extern char **environ;
 
@@ -80,33 +54,6 @@ extern char **environ;
 
 static char brokers[256], feed[1024], services[1024], port_file[1024];
 static int can_restart, kafka_down;
-static int64_t t_start;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("# [%6.1fs] ", (now_ms() - t_start) / 1000.0);
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-	va_end(ap);
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_librdkafka_defects: overall time limit passed\n";
-	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
-}
 
 /* librdkafka's warnings and errors, the first few: while the broker is down it
  * logs every refused connection. */
@@ -115,13 +62,6 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
 	if (level <= 4 && log_lines++ < 12)
 		note("librdkafka %s %s: %s", rd_kafka_name(rk), fac, buf);
-}
-
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[512];
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		fail_msg("conf %s=%s: %s", k, v, err);
 }
 
 static rd_kafka_conf_t *conf_new(const char *client_id)
@@ -745,8 +685,6 @@ int main(void)
 		test_idempotent_producer_across_broker_restarts_loses_nothing_with_the_worker_handling,
 		restore_kafka),
 	};
-	int require =
-	    getenv("DTK_REQUIRE_SERVICES") && strcmp(getenv("DTK_REQUIRE_SERVICES"), "1") == 0;
 	t_start = now_ms();
 	const char *b = getenv("DTK_KAFKA_BROKERS");
 	const char *bin = getenv("DTK_BINARY_DIR");
@@ -754,7 +692,7 @@ int main(void)
 		printf("SKIP kafka: DTK_KAFKA_BROKERS or DTK_BINARY_DIR not set "
 		       "(scripts/services.sh start kafka; eval \"$(scripts/services.sh env)\"; "
 		       "run through ctest)\n");
-		return require ? 1 : 77;
+		return services_required() ? 1 : 77;
 	}
 	snprintf(brokers, sizeof(brokers), "%s", b);
 	snprintf(feed, sizeof(feed), "%s/worker/worker_feed", bin);
@@ -764,8 +702,7 @@ int main(void)
 		snprintf(port_file, sizeof(port_file), "%s/kafka/port", dir);
 		can_restart = 1;
 	}
-	signal(SIGALRM, on_alarm);
-	alarm(580);
+	time_limit(580, "test_librdkafka_defects: overall time limit passed\n");
 	printf("# librdkafka %s against %s\n", rd_kafka_version_str(), brokers);
 	if (getenv("DTK_TEST_FILTER")) /* e.g. "*resum*": the tests that leave the broker be */
 		cmocka_set_test_filter(getenv("DTK_TEST_FILTER"));
