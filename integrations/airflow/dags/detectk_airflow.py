@@ -1,8 +1,9 @@
 """What the DetectK example DAGs share (docs/airflow.md): the mapping from a
 config's schedule.interval to an Airflow schedule, the dtk-dispatch command
-lines, and the MetricCheck task callable. Written for Airflow 3. Not a DAG
-file itself (.airflowignore): Airflow puts the DAG folder (the dags-folder
-bundle) on sys.path, so the DAG files import it as a module.
+lines, the DAG arguments common to all, and the MetricCheck task callable.
+Written for Airflow 3. Not a DAG file itself (.airflowignore): Airflow puts
+the DAG folder (the dags-folder bundle) on sys.path, so the DAG files import
+it as a module.
 
 Settings come from the environment of the scheduler and of the workers:
   DTK_CONFIG_DIR            the metric configs (also read by dtk-dispatch)
@@ -32,6 +33,18 @@ MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
 # The first run of every DAG here (a Monday, on every grid that divides a
 # week); catchup is off, so nothing before the first deployment runs.
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def dag_arguments(**kw):
+    """The arguments of DAG(...) that every DAG here shares, updated by kw:
+    START_DATE without catchup, one run at a time, each task tried once for at
+    most 30 minutes, the tag detectk."""
+    args = {"start_date": START_DATE, "catchup": False, "max_active_runs": 1,
+            "default_args": {"retries": 0, "execution_timeout": datetime.timedelta(minutes=30)},
+            "tags": ["detectk"]}
+    args.update(kw)
+    return args
+
 
 # Airflow renders this into each command: the end of the run's data interval
 # (with Airflow 3's default trigger timetables, the time the run was due),

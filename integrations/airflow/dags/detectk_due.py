@@ -6,21 +6,16 @@ fails (exit 1) or a config does not load (exit 2).
 
 Runs may overlap (max_active_runs 5) when results take longer than a minute;
 DTK_TIMEOUT bounds the wait of each."""
-import datetime
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-from detectk_airflow import START_DATE, dispatch_command
+from detectk_airflow import dag_arguments, dispatch_command
 
-with DAG(
+with DAG(**dag_arguments(
     dag_id="detectk_due",
     description="Every minute: dtk-dispatch --due --wait",
     schedule="* * * * *",
-    start_date=START_DATE,
-    catchup=False,
     max_active_runs=5,
-    default_args={"retries": 0, "execution_timeout": datetime.timedelta(minutes=30)},
-    tags=["detectk"],
-):
+)):
     BashOperator(task_id="dispatch_due", bash_command=dispatch_command(due=True))

@@ -13,7 +13,6 @@ Intervals map to cron exactly when a cron expression has DetectK's grid
 (10min -> */10 * * * *, 1h -> 0 * * * *, 1d -> 0 0 * * * in the config's
 timezone, 1w -> Mondays); the others (7min, 90min, 5h, 2d, 30s) run on a
 timedelta. A config that does not load gets no DAG and is logged here."""
-import datetime
 import logging
 import os
 
@@ -21,9 +20,9 @@ import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-from detectk_airflow import (START_DATE, config_dir, critical_tags, dispatch_command,
-                             group_by_tag_and_interval, interval_schedule, interval_slug,
-                             load_configs, safe_id, split_list)
+from detectk_airflow import (START_DATE, config_dir, critical_tags, dag_arguments,
+                             dispatch_command, group_by_tag_and_interval, interval_schedule,
+                             interval_slug, load_configs, safe_id, split_list)
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +36,13 @@ for (tag, seconds, tz), configs in sorted(group_by_tag_and_interval(
     dag_id = "detectk_%s_%s" % (safe_id(tag), interval_slug(seconds))
     if tz != "UTC":
         dag_id += "_" + safe_id(tz)
-    with DAG(
+    with DAG(**dag_arguments(
         dag_id=dag_id,
         description="DetectK metrics tagged %s, every %s" % (tag, interval_slug(seconds)),
         schedule=interval_schedule(seconds),
         start_date=pendulum.datetime(START_DATE.year, START_DATE.month, START_DATE.day, tz=tz),
-        catchup=False,
-        max_active_runs=1,
-        default_args={"retries": 0, "execution_timeout": datetime.timedelta(minutes=30)},
         tags=["detectk", tag],
-    ) as dag:
+    )) as dag:
         for cfg in configs:
             BashOperator(
                 task_id=safe_id(cfg.name),

@@ -6,27 +6,21 @@ interval and pushes the check result object to XCom (return_value). A failed
 check fails its task (the result is still in XCom); an anomaly fails it for
 a metric tagged with one of DTK_AIRFLOW_CRITICAL_TAGS. A last task, run
 whatever the checks did, pulls every result and returns a summary."""
-import datetime
 import os
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, TriggerRule
 
-from detectk_airflow import (START_DATE, critical_tags, run_metric_check, safe_id,
+from detectk_airflow import (critical_tags, dag_arguments, run_metric_check, safe_id,
                              summarize_checks)
 
 PATHS = [p for p in os.environ.get("DTK_AIRFLOW_CHECK_CONFIGS", "").split(os.pathsep) if p]
 
-with DAG(
+with DAG(**dag_arguments(
     dag_id="detectk_metric_check",
     description="DetectK checks in process (detectk.check.MetricCheck), results in XCom",
     schedule="*/10 * * * *",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 0, "execution_timeout": datetime.timedelta(minutes=30)},
-    tags=["detectk"],
-):
+)):
     checks = []
     if PATHS:
         from detectk.config import ConfigLoader
