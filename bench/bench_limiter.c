@@ -62,35 +62,36 @@ static int pair(job *j, unsigned long k)
 	return dtk_limiter_release(&lease, j->err, sizeof(j->err));
 }
 
+/* One operation of j: a PING on r (j->ping) or pair k; 0, or -1 with j->err. */
+static int operate(job *j, dtk_redis *r, unsigned long k)
+{
+	const char *ping[] = {"PING"};
+	const size_t ping_len[] = {4};
+	dtk_redis_reply rep;
+	if (!j->ping)
+		return pair(j, k);
+	if (dtk_redis_command(r, 1, ping, ping_len, &rep, j->err, sizeof(j->err)))
+		return -1;
+	dtk_redis_reply_free(&rep);
+	return 0;
+}
+
 static void *run(void *arg)
 {
 	job *j = arg;
 	dtk_redis *r = NULL;
-	const char *ping[] = {"PING"};
-	const size_t ping_len[] = {4};
-	dtk_redis_reply rep;
 	if (j->ping && !(r = dtk_redis_new(j->url, 1000, j->err, sizeof(j->err))))
 		return j;
 	/* off the clock: the connection, the script load */
 	for (unsigned long k = 0; k < 50; k++) {
-		if (j->ping) {
-			if (dtk_redis_command(r, 1, ping, ping_len, &rep, j->err, sizeof(j->err)))
-				goto out;
-			dtk_redis_reply_free(&rep);
-		} else if (pair(j, k)) {
+		if (operate(j, r, k))
 			goto out;
-		}
 	}
 	double start = dtk_mono_ms(), end = start + j->seconds * 1000, now = start;
 	for (unsigned long k = 50; now < end; k++) {
 		double t = now;
-		if (j->ping) {
-			if (dtk_redis_command(r, 1, ping, ping_len, &rep, j->err, sizeof(j->err)))
-				goto out;
-			dtk_redis_reply_free(&rep);
-		} else if (pair(j, k)) {
+		if (operate(j, r, k))
 			goto out;
-		}
 		now = dtk_mono_ms();
 		if (j->kept < MAX_SAMPLES)
 			j->us[j->kept++] = (now - t) * 1000;
