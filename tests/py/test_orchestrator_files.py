@@ -61,6 +61,17 @@ schedule: {{interval: "1 hour"}}
 """
 
 
+def demo_configs(parent, checks):
+    """A new directory parent/configs holding a DEMO_CONFIG for each (name,
+    tags, base) of checks; its path."""
+    configs = os.path.join(parent, "configs")
+    os.makedirs(configs)
+    for name, tags, base in checks:
+        with open(os.path.join(configs, name + ".yaml"), "w") as f:
+            f.write(DEMO_CONFIG.format(name=name, tags=tags, base=base))
+    return configs
+
+
 # ---- systemd ----------------------------------------------------------------
 
 def unit_entries(text):
@@ -315,12 +326,8 @@ class UnitCommands(unittest.TestCase):
 
     def test_dispatch_instance_runs_its_tag_group(self):
         text = read(os.path.join(SYSTEMD_DIR, "dtk-dispatch@.service"))
-        configs = os.path.join(self.tmp, "configs")
-        os.makedirs(configs)
-        for name, tags, base in (("demo_a", "demo", 100), ("demo_b", "demo, sales", 5000),
-                                 ("other_c", "ops", 100)):
-            with open(os.path.join(configs, name + ".yaml"), "w") as f:
-                f.write(DEMO_CONFIG.format(name=name, tags=tags, base=base))
+        configs = demo_configs(self.tmp, (("demo_a", "demo", 100), ("demo_b", "demo, sales", 5000),
+                                          ("other_c", "ops", 100)))
         env = self.base_env()
         env.update(unit_environment(text, "demo", state_dir=self.tmp))
         self.assertEqual(env["DTK_STATE_DIR"], os.path.join(self.tmp, "dtk"))
@@ -577,12 +584,9 @@ class CronRun(unittest.TestCase):
         self.assertIn("usage:", out.stderr)
 
     def test_crontab_line_runs_dispatch_in_process(self):
-        configs = os.path.join(self.tmp, "configs")
-        os.makedirs(configs)
-        for name, tags, base in (("rt_a", "realtime", 100), ("rt_b", "realtime, experimental", 100),
-                                 ("hr_c", "hourly", 5000)):
-            with open(os.path.join(configs, name + ".yaml"), "w") as f:
-                f.write(DEMO_CONFIG.format(name=name, tags=tags, base=base))
+        configs = demo_configs(self.tmp, (("rt_a", "realtime", 100),
+                                          ("rt_b", "realtime, experimental", 100),
+                                          ("hr_c", "hourly", 5000)))
         entries = parse_crontab(read(CRONTABS[0]))
         _, _, command = entries[0]
         opts, name, cmd = cron_run_argv(command.replace("/etc/dtk/configs", configs))
