@@ -59,14 +59,9 @@ static void reference_repr_digits(double f, char *out, size_t outsz)
 /* Digits and exponent of our output, normalised like %e without zeros. */
 static void digits_of(const char *s, char *out, size_t outsz)
 {
-	double f = strtod(s, NULL);
-	char tmp[40];
-	/* our text must parse back to f: then compare digit strings */
-	snprintf(tmp, sizeof(tmp), "%s", s);
-	(void)f;
 	size_t n = 0;
 	int seen = 0, exp10 = 0, point = -1, lead = 0;
-	const char *p = tmp;
+	const char *p = s;
 	if (*p == '-')
 		p++;
 	for (; *p && *p != 'e'; p++) {
@@ -85,7 +80,7 @@ static void digits_of(const char *s, char *out, size_t outsz)
 	int intdigits = point < 0 ? (int)n + lead : point;
 	exp10 = intdigits - lead - 1;
 	if (*p == 'e')
-		exp10 += atoi(p + 1);
+		exp10 += (int)strtol(p + 1, NULL, 10); /* %e output: always digits */
 	while (n > 1 && out[n - 1] == '0')
 		n--;
 	snprintf(out + n, outsz - n, "e%d", exp10);
