@@ -342,3 +342,27 @@ void dtk_opts_help(const dtk_opt_spec *specs, size_t nspecs, FILE *f)
 			fprintf(f, "  %-32s %s [%s]\n", flag, s->help, env);
 	}
 }
+
+int dtk_opts_start(dtk_opts *o, const dtk_opt_spec *specs, size_t nspecs, int argc,
+		   char **argv, const char *prog, void (*usage)(FILE *f))
+{
+	char err[2048];
+	if (dtk_opts_parse(o, specs, nspecs, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 2;
+	}
+	if (dtk_opts_on(o, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (dtk_opts_on(o, "version")) {
+		printf("%s %s\n", prog, DTK_VERSION);
+		return 0;
+	}
+	if (o->npositional) {
+		fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog,
+			o->positional[0]);
+		return 2;
+	}
+	return -1;
+}

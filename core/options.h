@@ -64,6 +64,13 @@ const char *dtk_opts_str(const dtk_opts *o, const char *name, const char *def);
 int dtk_opts_int(const dtk_opts *o, const char *name, long def, long min, long max, long *out,
 		 char *errstr, size_t errstr_size);
 
+/* The start of a service binary's main: parses argv (messages prefixed with
+ * prog), answers --help (usage on stdout) and --version, refuses positional
+ * arguments. Returns -1 when main goes on, else the exit code to return
+ * (0 after --help/--version, 2 on a usage error, already reported). */
+int dtk_opts_start(dtk_opts *o, const dtk_opt_spec *specs, size_t nspecs, int argc,
+		   char **argv, const char *prog, void (*usage)(FILE *f));
+
 /* Prints the flag table, each flag with its variable, for --help. */
 void dtk_opts_help(const dtk_opt_spec *specs, size_t nspecs, FILE *f);
 

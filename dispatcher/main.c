@@ -119,23 +119,9 @@ int main(int argc, char **argv)
 	dtk_selected *items = NULL;
 	size_t nitems = 0;
 	int rc = DTK_EXIT_USAGE;
-	if (dtk_opts_parse(&o, specs, NSPECS, argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dtk-dispatch: %s\n", err);
-		goto out;
-	}
-	if (dtk_opts_on(&o, "help")) {
-		usage(stdout);
-		rc = DTK_EXIT_OK;
-		goto out;
-	}
-	if (dtk_opts_on(&o, "version")) {
-		printf("dtk-dispatch %s\n", DTK_VERSION);
-		rc = DTK_EXIT_OK;
-		goto out;
-	}
-	if (o.npositional) {
-		fprintf(stderr, "dtk-dispatch: unexpected argument '%s' (see --help)\n",
-			o.positional[0]);
+	int started = dtk_opts_start(&o, specs, NSPECS, argc, argv, "dtk-dispatch", usage);
+	if (started >= 0) {
+		rc = started;
 		goto out;
 	}
 	const char *brokers = dtk_opts_str(&o, "brokers", NULL);

@@ -269,23 +269,9 @@ int main(int argc, char **argv)
 	int rc = DTK_EXIT_USAGE;
 	dtk_worker_settings s;
 	memset(&s, 0, sizeof(s));
-	if (dtk_opts_parse(&o, specs, NSPECS, argc, argv, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dtk-worker: %s\n", err);
-		goto out;
-	}
-	if (dtk_opts_on(&o, "help")) {
-		usage(stdout);
-		rc = DTK_EXIT_OK;
-		goto out;
-	}
-	if (dtk_opts_on(&o, "version")) {
-		printf("dtk-worker %s\n", DTK_VERSION);
-		rc = DTK_EXIT_OK;
-		goto out;
-	}
-	if (o.npositional) {
-		fprintf(stderr, "dtk-worker: unexpected argument '%s' (see --help)\n",
-			o.positional[0]);
+	int started = dtk_opts_start(&o, specs, NSPECS, argc, argv, "dtk-worker", usage);
+	if (started >= 0) {
+		rc = started;
 		goto out;
 	}
 	const char *fmt = dtk_opts_str(&o, "log-format", "json");
