@@ -1,5 +1,7 @@
 /* The worker's config cache: see cfgcache.h. A small array scanned under
- * one mutex: lookups are rare next to a check's I/O. */
+ * one mutex, comparing a hash of each key before the key itself; configs
+ * are freed after the mutex is released, so other threads never wait on a
+ * config's destruction. */
 #include "cfgcache.h"
 
 #include <pthread.h>
@@ -8,7 +10,8 @@
 #include <string.h>
 
 typedef struct entry {
-	char *key; /* NULL = detached: evicted while referenced */
+	char *key;     /* NULL = detached: evicted while referenced */
+	uint64_t hash; /* of key */
 	dtk_config *cfg;
 	size_t refs;
 	uint64_t used;
@@ -33,43 +36,67 @@ dtk_cfgcache *dtk_cfgcache_new(size_t cap)
 	return c;
 }
 
+/* FNV-1a */
+static uint64_t key_hash(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 0x100000001b3u;
+	return h;
+}
+
+static entry *find(dtk_cfgcache *c, const char *key, uint64_t hash)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->e[i].hash == hash && c->e[i].key && strcmp(c->e[i].key, key) == 0)
+			return &c->e[i];
+	return NULL;
+}
+
 const dtk_config *dtk_cfgcache_get(dtk_cfgcache *c, const char *key)
 {
 	const dtk_config *cfg = NULL;
+	uint64_t hash = key_hash(key);
 	pthread_mutex_lock(&c->mu);
-	for (size_t i = 0; i < c->n; i++)
-		if (c->e[i].key && strcmp(c->e[i].key, key) == 0) {
-			c->e[i].refs++;
-			c->e[i].used = ++c->clock;
-			cfg = c->e[i].cfg;
-			break;
-		}
+	entry *e = find(c, key, hash);
+	if (e) {
+		e->refs++;
+		e->used = ++c->clock;
+		cfg = e->cfg;
+	}
 	pthread_mutex_unlock(&c->mu);
 	return cfg;
 }
 
-static void remove_at(dtk_cfgcache *c, size_t i)
+/* Drops entry i; returns its config for the caller to free once the
+ * mutex is released. */
+static dtk_config *remove_at(dtk_cfgcache *c, size_t i)
 {
+	dtk_config *cfg = c->e[i].cfg;
 	free(c->e[i].key);
-	dtk_config_free(&c->e[i].cfg);
 	c->e[i] = c->e[--c->n];
+	return cfg;
 }
 
 const dtk_config *dtk_cfgcache_put(dtk_cfgcache *c, const char *key, dtk_config **cfg)
 {
 	const dtk_config *out = NULL;
+	dtk_config *unused = NULL; /* freed after the mutex */
+	uint64_t hash = key_hash(key);
 	pthread_mutex_lock(&c->mu);
+	entry *hit = find(c, key, hash);
+	if (hit) {
+		hit->refs++;
+		hit->used = ++c->clock;
+		out = hit->cfg;
+		unused = *cfg;
+		*cfg = NULL;
+		goto out;
+	}
 	size_t cached = 0, oldest = SIZE_MAX;
 	for (size_t i = 0; i < c->n; i++) {
 		if (!c->e[i].key)
 			continue;
-		if (strcmp(c->e[i].key, key) == 0) {
-			c->e[i].refs++;
-			c->e[i].used = ++c->clock;
-			out = c->e[i].cfg;
-			dtk_config_free(cfg);
-			goto out;
-		}
 		cached++;
 		if (oldest == SIZE_MAX || c->e[i].used < c->e[oldest].used)
 			oldest = i;
@@ -79,30 +106,34 @@ const dtk_config *dtk_cfgcache_put(dtk_cfgcache *c, const char *key, dtk_config 
 		 * user releases it */
 		free(c->e[oldest].key);
 		c->e[oldest].key = NULL;
+		c->e[oldest].hash = 0;
 		if (c->e[oldest].refs == 0)
-			remove_at(c, oldest);
+			unused = remove_at(c, oldest);
 	}
 	if (c->n == c->size) {
 		size_t size = c->size ? c->size * 2 : 16;
 		entry *e = realloc(c->e, size * sizeof(*e));
-		if (!e) {
-			dtk_config_free(cfg);
-			goto out;
-		}
+		if (!e)
+			goto fail;
 		c->e = e;
 		c->size = size;
 	}
 	char *k = strdup(key);
-	if (!k) {
-		dtk_config_free(cfg);
-		goto out;
-	}
-	c->e[c->n] = (entry){.key = k, .cfg = *cfg, .refs = 1, .used = ++c->clock};
+	if (!k)
+		goto fail;
+	c->e[c->n] = (entry){.key = k, .hash = hash, .cfg = *cfg, .refs = 1, .used = ++c->clock};
 	c->n++;
 	out = *cfg;
 	*cfg = NULL;
+	goto out;
+fail:
+	pthread_mutex_unlock(&c->mu);
+	dtk_config_free(&unused);
+	dtk_config_free(cfg);
+	return NULL;
 out:
 	pthread_mutex_unlock(&c->mu);
+	dtk_config_free(&unused);
 	return out;
 }
 
@@ -110,16 +141,18 @@ void dtk_cfgcache_release(dtk_cfgcache *c, const dtk_config *cfg)
 {
 	if (!cfg)
 		return;
+	dtk_config *unused = NULL;
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->e[i].cfg == cfg) {
 			if (c->e[i].refs)
 				c->e[i].refs--;
 			if (!c->e[i].key && c->e[i].refs == 0)
-				remove_at(c, i);
+				unused = remove_at(c, i);
 			break;
 		}
 	pthread_mutex_unlock(&c->mu);
+	dtk_config_free(&unused);
 }
 
 void dtk_cfgcache_free(dtk_cfgcache **cp)
@@ -127,8 +160,10 @@ void dtk_cfgcache_free(dtk_cfgcache **cp)
 	if (!cp || !*cp)
 		return;
 	dtk_cfgcache *c = *cp;
-	while (c->n)
-		remove_at(c, c->n - 1);
+	while (c->n) {
+		dtk_config *cfg = remove_at(c, c->n - 1);
+		dtk_config_free(&cfg);
+	}
 	free(c->e);
 	pthread_mutex_destroy(&c->mu);
 	free(c);

@@ -1,10 +1,12 @@
 #include "config/config.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/env.h"
 #include "config/profiles.h"
@@ -277,9 +279,15 @@ static int get_time(cfg_ctx *c, const dtk_value *map, const char *key, const cha
 static int secret_key(const char *k)
 {
 	static const char *const parts[] = {"pass", "secret", "token", "key", "auth", "hmac"};
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-		if (strcasestr(k, parts[i]))
-			return 1;
+	static const size_t lens[] = {4, 6, 5, 3, 4, 4};
+	/* one pass over the key (six strcasestr calls cost a parse of the
+	 * whole config again) */
+	for (const char *p = k; *p; p++) {
+		char c = (char)tolower((unsigned char)*p);
+		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+			if (parts[i][0] == c && strncasecmp(p, parts[i], lens[i]) == 0)
+				return 1;
+	}
 	return 0;
 }
 

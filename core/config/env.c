@@ -144,14 +144,28 @@ static int expand_str(dtk_value *v, const char *keypath, const dtk_env_opts *o, 
 		goto out;
 	}
 	if (*changed) {
-		free(v->u.str.s);
-		v->u.str.len = out.len;
-		v->u.str.s = dtk_buf_take(&out);
+		size_t len = out.len;
+		char *text = dtk_buf_take(&out);
+		if (!text) {
+			snprintf(errstr, errstr_size, "%u:%u: %s: out of memory", v->line, v->col,
+				 keypath);
+			goto out;
+		}
+		dtk_value_str_take(v, text, len);
 	}
 	rc = 0;
 out:
 	dtk_buf_free(&out);
 	return rc;
+}
+
+/* Whether v is a container or a string with a '$': the others expand to
+ * themselves, and their key paths (for error messages) need not be built. */
+static int may_expand(const dtk_value *v)
+{
+	if (v->type == DTK_V_LIST || v->type == DTK_V_MAP)
+		return 1;
+	return v->type == DTK_V_STR && memchr(v->u.str.s, '$', v->u.str.len) != NULL;
 }
 
 static int expand(dtk_value *v, const char *keypath, const dtk_env_opts *o, char *errstr,
@@ -170,7 +184,7 @@ static int expand(dtk_value *v, const char *keypath, const dtk_env_opts *o, char
 			if (typed->type != DTK_V_STR) {
 				typed->line = v->line;
 				typed->col = v->col;
-				free(v->u.str.s);
+				dtk_value_str_take(v, NULL, 0); /* its text, not v itself */
 				*v = *typed;
 				v->plain = 1;
 				free(typed);
@@ -182,6 +196,8 @@ static int expand(dtk_value *v, const char *keypath, const dtk_env_opts *o, char
 	}
 	case DTK_V_LIST:
 		for (size_t i = 0; i < v->u.list.n; i++) {
+			if (!may_expand(v->u.list.items[i]))
+				continue;
 			snprintf(sub, sizeof(sub), "%s[%zu]", keypath, i);
 			if (expand(v->u.list.items[i], sub, o, errstr, errstr_size) != 0)
 				return -1;
@@ -189,6 +205,8 @@ static int expand(dtk_value *v, const char *keypath, const dtk_env_opts *o, char
 		return 0;
 	case DTK_V_MAP:
 		for (size_t i = 0; i < v->u.map.n; i++) {
+			if (!may_expand(v->u.map.items[i].val))
+				continue;
 			const dtk_value *k = v->u.map.items[i].key;
 			const char *ks = k->type == DTK_V_STR ? k->u.str.s : "?";
 			snprintf(sub, sizeof(sub), "%s%s%s", keypath, *keypath ? "." : "", ks);

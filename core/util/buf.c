@@ -26,6 +26,9 @@ static int buf_reserve(dtk_buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap *= 2;
+	/* never more room than the maximum allows: the fast paths rely on it */
+	if (cap > b->max + 1)
+		cap = b->max + 1;
 	char *data = realloc(b->data, cap);
 	if (!data) {
 		b->failed = 1;
@@ -38,8 +41,12 @@ static int buf_reserve(dtk_buf *b, size_t extra)
 
 int dtk_buf_add(dtk_buf *b, const void *data, size_t len)
 {
-	if (buf_reserve(b, len) != 0)
-		return -1;
+	/* the common case, room already there, skips buf_reserve's checks
+	 * (cap never exceeds max + 1, so room means under the maximum) */
+	if (b->failed || len >= b->cap - b->len) {
+		if (buf_reserve(b, len) != 0)
+			return -1;
+	}
 	if (len)
 		memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -54,18 +61,35 @@ int dtk_buf_adds(dtk_buf *b, const char *s)
 
 int dtk_buf_addc(dtk_buf *b, char c)
 {
-	return dtk_buf_add(b, &c, 1);
+	if (b->failed || b->cap - b->len < 2)
+		return dtk_buf_add(b, &c, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+	return 0;
 }
 
 int dtk_buf_vprintf(dtk_buf *b, const char *fmt, va_list ap)
 {
+	if (b->failed)
+		return -1;
+	/* format once into the room there is; only a longer text formats twice */
+	size_t room = b->cap - b->len;
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || buf_reserve(b, (size_t)n) != 0)
+	if (n < 0) {
+		if (room)
+			b->data[b->len] = '\0';
 		return -1;
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
+	if ((size_t)n >= room) {
+		if (room)
+			b->data[b->len] = '\0';
+		if (buf_reserve(b, (size_t)n) != 0)
+			return -1;
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
 	b->len += (size_t)n;
 	return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,65 +11,78 @@
 
 #define JSON_MAX_DEPTH 200
 
-int dtk_json_emit_str(dtk_buf *out, const char *s, size_t len, int flags)
+/* Appends the escape of the byte (or UTF-8 sequence) at s[*i] and leaves *i
+ * on its last byte. */
+static void emit_escape(dtk_buf *out, const char *s, size_t len, size_t *i)
 {
 	static const char hex[] = "0123456789abcdef";
+	unsigned char c = (unsigned char)s[*i];
+	switch (c) {
+	case '"':
+		dtk_buf_add(out, "\\\"", 2);
+		return;
+	case '\\':
+		dtk_buf_add(out, "\\\\", 2);
+		return;
+	case '\n':
+		dtk_buf_add(out, "\\n", 2);
+		return;
+	case '\r':
+		dtk_buf_add(out, "\\r", 2);
+		return;
+	case '\t':
+		dtk_buf_add(out, "\\t", 2);
+		return;
+	case '\b':
+		dtk_buf_add(out, "\\b", 2);
+		return;
+	case '\f':
+		dtk_buf_add(out, "\\f", 2);
+		return;
+	default:
+		break;
+	}
+	if (c < 0x20) {
+		char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+		dtk_buf_add(out, esc, sizeof(esc));
+		return;
+	}
+	/* decode one UTF-8 sequence into \uXXXX (surrogate pairs above BMP) */
+	int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+	unsigned cp = extra == 3 ? c & 7 : extra == 2 ? c & 15 : c & 31;
+	if (!extra || *i + (size_t)extra >= len) {
+		dtk_buf_adds(out, "\\ufffd");
+		return;
+	}
+	for (int k = 1; k <= extra; k++)
+		cp = (cp << 6) | ((unsigned char)s[*i + (size_t)k] & 0x3f);
+	*i += (size_t)extra;
+	char esc[16];
+	if (cp >= 0x10000) {
+		cp -= 0x10000;
+		snprintf(esc, sizeof(esc), "\\u%04x\\u%04x", 0xd800 + (cp >> 10),
+			 0xdc00 + (cp & 0x3ff));
+	} else {
+		snprintf(esc, sizeof(esc), "\\u%04x", cp);
+	}
+	dtk_buf_adds(out, esc);
+}
+
+int dtk_json_emit_str(dtk_buf *out, const char *s, size_t len, int flags)
+{
+	unsigned char top = (flags & DTK_JSON_RAW_UTF8) ? 0xff : 0x7f;
 	dtk_buf_addc(out, '"');
+	/* bytes that stand for themselves go out in runs, one copy each */
+	size_t run = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '"':
-			dtk_buf_adds(out, "\\\"");
+		if (c >= 0x20 && c <= top && c != '"' && c != '\\')
 			continue;
-		case '\\':
-			dtk_buf_adds(out, "\\\\");
-			continue;
-		case '\n':
-			dtk_buf_adds(out, "\\n");
-			continue;
-		case '\r':
-			dtk_buf_adds(out, "\\r");
-			continue;
-		case '\t':
-			dtk_buf_adds(out, "\\t");
-			continue;
-		case '\b':
-			dtk_buf_adds(out, "\\b");
-			continue;
-		case '\f':
-			dtk_buf_adds(out, "\\f");
-			continue;
-		default:
-			break;
-		}
-		if (c < 0x20) {
-			char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-			dtk_buf_adds(out, esc);
-		} else if (c < 0x80 || (flags & DTK_JSON_RAW_UTF8)) {
-			dtk_buf_addc(out, (char)c);
-		} else {
-			/* decode one UTF-8 sequence into \uXXXX (surrogate pairs above BMP) */
-			unsigned cp = 0;
-			int extra = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-			cp = extra == 3 ? c & 7 : extra == 2 ? c & 15 : c & 31;
-			if (!extra || i + (size_t)extra >= len) {
-				dtk_buf_adds(out, "\\ufffd");
-				continue;
-			}
-			for (int k = 1; k <= extra; k++)
-				cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3f);
-			i += (size_t)extra;
-			char esc[16];
-			if (cp >= 0x10000) {
-				cp -= 0x10000;
-				snprintf(esc, sizeof(esc), "\\u%04x\\u%04x", 0xd800 + (cp >> 10),
-					 0xdc00 + (cp & 0x3ff));
-			} else {
-				snprintf(esc, sizeof(esc), "\\u%04x", cp);
-			}
-			dtk_buf_adds(out, esc);
-		}
+		dtk_buf_add(out, s + run, i - run);
+		emit_escape(out, s, len, &i);
+		run = i + 1;
 	}
+	dtk_buf_add(out, s + run, len - run);
 	return dtk_buf_addc(out, '"');
 }
 
@@ -118,6 +132,21 @@ static void emit_key(dtk_buf *out, const dtk_value *k, int flags)
 	dtk_buf_adds(out, tmp);
 }
 
+/* printf's %lld without its format parsing: results carry many integers */
+static int emit_int(dtk_buf *out, int64_t i)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (i < 0)
+		*--p = '-';
+	return dtk_buf_add(out, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 static int emit(dtk_buf *out, const dtk_value *v, int flags, int depth)
 {
 	const char *comma = (flags & DTK_JSON_PY_SEPARATORS) ? ", " : ",";
@@ -133,7 +162,7 @@ static int emit(dtk_buf *out, const dtk_value *v, int flags, int depth)
 	case DTK_V_BOOL:
 		return dtk_buf_adds(out, v->u.b ? "true" : "false");
 	case DTK_V_INT:
-		return dtk_buf_printf(out, "%lld", (long long)v->u.i);
+		return emit_int(out, v->u.i);
 	case DTK_V_FLOAT:
 		if (isnan(v->u.f))
 			return dtk_buf_adds(out, (flags & DTK_JSON_INF_AS_STRING) ? "null" : "NaN");
@@ -159,7 +188,9 @@ static int emit(dtk_buf *out, const dtk_value *v, int flags, int depth)
 			snprintf(tmp + n, sizeof(tmp) - n, "%c%02d:%02d", off < 0 ? '-' : '+',
 				 abs(off) / 60, abs(off) % 60);
 		}
-		return dtk_buf_printf(out, "\"%s\"", tmp);
+		dtk_buf_addc(out, '"');
+		dtk_buf_adds(out, tmp);
+		return dtk_buf_addc(out, '"');
 	case DTK_V_LIST:
 		dtk_buf_addc(out, '[');
 		for (size_t i = 0; i < v->u.list.n; i++) {

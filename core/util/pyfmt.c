@@ -2,6 +2,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,22 @@
  * (nearest) 16-digit form round-trips, else 17, which always does. */
 static int shortest_digits(double f, char *digits, size_t dsz, int *exp10)
 {
+	if (f < 9007199254740992.0 && f == (double)(uint64_t)f && dsz > 17) {
+		/* an integer below 2^53: its own digits are the shortest (any
+		 * shorter decimal is another integer, and these are all exact),
+		 * no printf and strtod round trip needed */
+		char tmp[20];
+		size_t k = sizeof(tmp);
+		for (uint64_t u = (uint64_t)f; u; u /= 10)
+			tmp[--k] = (char)('0' + u % 10);
+		size_t n = sizeof(tmp) - k;
+		*exp10 = (int)n - 1;
+		while (n > 1 && tmp[k + n - 1] == '0')
+			n--;
+		memcpy(digits, tmp + k, n);
+		digits[n] = '\0';
+		return (int)n;
+	}
 	char tmp[40];
 	int lo = 14;
 	if (f < DBL_MIN) {
@@ -108,7 +125,13 @@ void dtk_pyfmt_float(double f, char *out, size_t outsz)
 		int e = decpt - 1;
 		snprintf(res + k, sizeof(res) - k, "e%c%02d", e < 0 ? '-' : '+', abs(e));
 	}
-	snprintf(out, outsz, "%s", res);
+	size_t n = strlen(res);
+	if (!outsz)
+		return;
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, res, n);
+	out[n] = '\0';
 }
 
 /* Howard Hinnant's days_from_civil / civil_from_days. */
@@ -136,12 +159,43 @@ void dtk_pyfmt_civil(int64_t z, int *y, int *m, int *d)
 	*y = (int)(yy + (*m <= 2));
 }
 
+/* Writes v (0 <= v < 10^width) in exactly width digits; returns the end. */
+static char *put_digits(char *p, int v, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + width;
+}
+
 void dtk_pyfmt_datetime(int64_t secs, int32_t usec, char sep, char *out, size_t outsz)
 {
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 	int64_t rem = secs - days * 86400;
 	int y, m, d;
 	dtk_pyfmt_civil(days, &y, &m, &d);
+	if (y >= 0 && y <= 9999 && usec >= 0 && usec < 1000000 && outsz > 26) {
+		/* the common case without printf: results carry several of these */
+		char *p = out;
+		p = put_digits(p, y, 4);
+		*p++ = '-';
+		p = put_digits(p, m, 2);
+		*p++ = '-';
+		p = put_digits(p, d, 2);
+		*p++ = sep;
+		p = put_digits(p, (int)(rem / 3600), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(rem / 60 % 60), 2);
+		*p++ = ':';
+		p = put_digits(p, (int)(rem % 60), 2);
+		if (usec) {
+			*p++ = '.';
+			p = put_digits(p, (int)usec, 6);
+		}
+		*p = '\0';
+		return;
+	}
 	if (usec)
 		snprintf(out, outsz, "%04d-%02d-%02d%c%02d:%02d:%02d.%06d", y, m, d, sep,
 			 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)usec);

@@ -1,6 +1,7 @@
 #include "util/value.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,21 +42,37 @@ dtk_value *dtk_value_float(double f)
 	return v;
 }
 
+/* A string's text lives in the same allocation as its value, right after
+ * it: one malloc and one free per string instead of two (trees of parsed
+ * requests and results are mostly strings). */
+static char *inline_text(const dtk_value *v)
+{
+	return (char *)(v + 1);
+}
+
 dtk_value *dtk_value_strn(const char *s, size_t len)
 {
-	dtk_value *v = value_new(DTK_V_STR);
+	if (len > SIZE_MAX - sizeof(dtk_value) - 1)
+		return NULL;
+	dtk_value *v = malloc(sizeof(*v) + len + 1);
 	if (!v)
 		return NULL;
-	v->u.str.s = malloc(len + 1);
-	if (!v->u.str.s) {
-		free(v);
-		return NULL;
-	}
+	memset(v, 0, sizeof(*v));
+	v->type = DTK_V_STR;
+	v->u.str.s = inline_text(v);
 	if (len)
 		memcpy(v->u.str.s, s, len);
 	v->u.str.s[len] = '\0';
 	v->u.str.len = len;
 	return v;
+}
+
+void dtk_value_str_take(dtk_value *v, char *s, size_t len)
+{
+	if (v->u.str.s != inline_text(v))
+		free(v->u.str.s);
+	v->u.str.s = s;
+	v->u.str.len = len;
 }
 
 dtk_value *dtk_value_str(const char *s)
@@ -286,7 +303,8 @@ void dtk_value_free(dtk_value **pv)
 	dtk_value *v = *pv;
 	switch (v->type) {
 	case DTK_V_STR:
-		free(v->u.str.s);
+		if (v->u.str.s != inline_text(v))
+			free(v->u.str.s);
 		break;
 	case DTK_V_LIST:
 		for (size_t i = 0; i < v->u.list.n; i++)
@@ -423,9 +441,9 @@ int dtk_value_truthy(const dtk_value *v)
 const char *dtk_value_type_name(const dtk_value *v)
 {
 	static const char *const names[] = {
-		[DTK_V_NULL] = "NoneType", [DTK_V_BOOL] = "bool",    [DTK_V_INT] = "int",
-		[DTK_V_FLOAT] = "float",   [DTK_V_STR] = "str",      [DTK_V_LIST] = "list",
-		[DTK_V_MAP] = "dict",      [DTK_V_DATE] = "date",    [DTK_V_DATETIME] = "datetime",
+	    [DTK_V_NULL] = "NoneType", [DTK_V_BOOL] = "bool", [DTK_V_INT] = "int",
+	    [DTK_V_FLOAT] = "float",   [DTK_V_STR] = "str",   [DTK_V_LIST] = "list",
+	    [DTK_V_MAP] = "dict",      [DTK_V_DATE] = "date", [DTK_V_DATETIME] = "datetime",
 	};
 	return v ? names[v->type] : "NoneType";
 }

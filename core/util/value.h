@@ -19,7 +19,7 @@ typedef enum dtk_vtype {
 	DTK_V_STR,
 	DTK_V_LIST,
 	DTK_V_MAP,
-	DTK_V_DATE,     /* a calendar date: u.dt.secs is its midnight, UTC */
+	DTK_V_DATE,	/* a calendar date: u.dt.secs is its midnight, UTC */
 	DTK_V_DATETIME, /* u.dt: wall-clock seconds as written, plus zone */
 } dtk_vtype;
 
@@ -67,6 +67,10 @@ dtk_value *dtk_value_int(int64_t i);
 dtk_value *dtk_value_float(double f);
 dtk_value *dtk_value_str(const char *s);
 dtk_value *dtk_value_strn(const char *s, size_t len);
+/* Replaces the text of string v with s (malloc'd, taken; NUL-terminated
+ * at len), freeing the old text. The only way to change a string's text in
+ * place: it may share its value's allocation. */
+void dtk_value_str_take(dtk_value *v, char *s, size_t len);
 dtk_value *dtk_value_list(void);
 dtk_value *dtk_value_map(void);
 dtk_value *dtk_value_datetime(int64_t secs, int32_t usec);

@@ -119,6 +119,79 @@ static void test_pyfmt_float_equals_the_bisection_on_random_doubles(void **state
 	check_float(1.7976931348623157e308, "1.7976931348623157e+308");
 }
 
+/* Integral doubles take a shortcut without printf: it must give the
+ * reference's digits, around 2^53 too, where it stops. */
+static void test_pyfmt_float_integral_values_equal_the_bisection(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545f4914f6cdd1du;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		double f;
+		switch (i % 4) {
+		case 0:
+			f = (double)(x >> 11); /* any 53-bit integer */
+			break;
+		case 1:
+			f = 9007199254740992.0 + (double)(int)(x % 64) - 32.0; /* near 2^53 */
+			break;
+		case 2:
+			f = (double)(x % 1000) * pow(10.0, (double)(x >> 60)); /* trailing zeros */
+			break;
+		default:
+			f = -(double)(x % 100000);
+			break;
+		}
+		if (f == 0.0)
+			continue;
+		char ours[64], ref[40], ref_digits[40], our_digits[40];
+		dtk_pyfmt_float(f, ours, sizeof(ours));
+		assert_true(strtod(ours, NULL) == f);
+		reference_repr_digits(fabs(f), ref, sizeof(ref));
+		digits_of(ref, ref_digits, sizeof(ref_digits));
+		digits_of(ours, our_digits, sizeof(our_digits));
+		if (strcmp(ref_digits, our_digits) != 0)
+			fail_msg("%.17g: ours %s (%s), reference %s (%s)", f, ours, our_digits, ref,
+				 ref_digits);
+	}
+	check_float(9007199254740991.0, "9007199254740991.0");
+	check_float(9007199254740992.0, "9007199254740992.0");
+	check_float(1e15, "1000000000000000.0");
+	check_float(-7.0, "-7.0");
+}
+
+/* The digits written without printf equal printf's, across years 1..9999,
+ * and years past 9999 still print. */
+static void test_pyfmt_datetime_equals_printf(void **state)
+{
+	(void)state;
+	uint64_t x = 0x853c49e6748fea9bu;
+	for (int i = 0; i < 100000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		/* 0001-01-01 .. 9999-12-31 */
+		int64_t secs = -62135596800 + (int64_t)(x % 315537897600u);
+		int32_t usec = i % 2 ? (int32_t)(x >> 40) % 1000000 : 0;
+		char ours[64], want[64];
+		dtk_pyfmt_datetime(secs, usec, i % 3 ? 'T' : ' ', ours, sizeof(ours));
+		int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+		int64_t rem = secs - days * 86400;
+		int y, m, d;
+		dtk_pyfmt_civil(days, &y, &m, &d);
+		snprintf(want, sizeof(want), "%04d-%02d-%02d%c%02d:%02d:%02d", y, m, d,
+			 i % 3 ? 'T' : ' ', (int)(rem / 3600), (int)(rem / 60 % 60),
+			 (int)(rem % 60));
+		if (usec)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), ".%06d",
+				 (int)usec);
+		assert_string_equal(ours, want);
+	}
+	char out[64];
+	dtk_pyfmt_datetime(0, 5, 'T', out, sizeof(out));
+	assert_string_equal(out, "1970-01-01T00:00:00.000005");
+	dtk_pyfmt_datetime(253402300800, 0, 'T', out, sizeof(out)); /* year 10000 */
+	assert_string_equal(out, "10000-01-01T00:00:00");
+}
+
 static void test_buf_fails_cleanly_past_its_maximum(void **state)
 {
 	dtk_buf b;
@@ -127,6 +200,39 @@ static void test_buf_fails_cleanly_past_its_maximum(void **state)
 	assert_int_equal(dtk_buf_adds(&b, "9"), -1);
 	assert_true(b.failed);
 	assert_string_equal(dtk_buf_str(&b), "12345678");
+	dtk_buf_free(&b);
+
+	/* the same limit through the single-byte and printf paths, which
+	 * write straight into the room there is */
+	dtk_buf_init(&b, 8);
+	assert_int_equal(dtk_buf_adds(&b, "1234567"), 0);
+	assert_int_equal(dtk_buf_addc(&b, '8'), 0);
+	assert_int_equal(dtk_buf_addc(&b, '9'), -1);
+	assert_string_equal(dtk_buf_str(&b), "12345678");
+	dtk_buf_free(&b);
+	dtk_buf_init(&b, 8);
+	assert_int_equal(dtk_buf_printf(&b, "%d", 1234), 0);
+	assert_int_equal(dtk_buf_printf(&b, "%s", "5678"), 0);
+	assert_int_equal(dtk_buf_printf(&b, "%d", 9), -1);
+	assert_string_equal(dtk_buf_str(&b), "12345678");
+	dtk_buf_free(&b);
+}
+
+static void test_buf_printf_grows_past_the_room_it_has(void **state)
+{
+	(void)state;
+	dtk_buf b;
+	dtk_buf_init(&b, 0);
+	char want[400];
+	size_t n = 0;
+	for (int i = 0; i < 30; i++) {
+		assert_int_equal(dtk_buf_printf(&b, "%d:%s;", i, i % 7 ? "x" : "a longer piece"),
+				 0);
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "%d:%s;", i,
+				      i % 7 ? "x" : "a longer piece");
+	}
+	assert_string_equal(dtk_buf_str(&b), want);
+	assert_int_equal(b.len, n);
 	dtk_buf_free(&b);
 }
 
@@ -151,6 +257,28 @@ static void test_json_roundtrip_keeps_int_and_float_distinct(void **state)
 	dtk_buf_free(&b);
 	dtk_value_free(&v);
 	assert_null(v);
+}
+
+static void test_json_emit_str_escapes_between_plain_runs(void **state)
+{
+	(void)state;
+	/* quote, backslash, controls, 2-, 3- and 4-byte UTF-8, a lone
+	 * continuation byte and a truncated sequence at the end */
+	const char s[] = "ab\"c\\d\n\x01"
+			 "e\tf\xc3\xa9g\xe2\x82\xach\xf0\x9f\x98\x80i\x80j\x7f\xc3";
+	dtk_buf b;
+	dtk_buf_init(&b, 0);
+	dtk_json_emit_str(&b, s, sizeof(s) - 1, 0);
+	assert_string_equal(dtk_buf_str(&b), "\"ab\\\"c\\\\d\\n\\u0001e\\tf\\u00e9g\\u20ach"
+					     "\\ud83d\\ude00i\\ufffdj\x7f\\ufffd\"");
+	dtk_buf_reset(&b);
+	dtk_json_emit_str(&b, s, sizeof(s) - 1, DTK_JSON_RAW_UTF8);
+	assert_string_equal(dtk_buf_str(&b), "\"ab\\\"c\\\\d\\n\\u0001e\\tf\xc3\xa9g\xe2\x82\xach"
+					     "\xf0\x9f\x98\x80i\x80j\x7f\xc3\"");
+	dtk_buf_reset(&b);
+	dtk_json_emit_str(&b, "", 0, 0);
+	assert_string_equal(dtk_buf_str(&b), "\"\"");
+	dtk_buf_free(&b);
 }
 
 static void test_json_parse_error_names_line_and_column(void **state)
@@ -181,8 +309,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pyfmt_float_matches_python_repr),
 		cmocka_unit_test(test_pyfmt_float_equals_the_bisection_on_random_doubles),
+		cmocka_unit_test(test_pyfmt_float_integral_values_equal_the_bisection),
+		cmocka_unit_test(test_pyfmt_datetime_equals_printf),
 		cmocka_unit_test(test_buf_fails_cleanly_past_its_maximum),
+		cmocka_unit_test(test_buf_printf_grows_past_the_room_it_has),
 		cmocka_unit_test(test_json_roundtrip_keeps_int_and_float_distinct),
+		cmocka_unit_test(test_json_emit_str_escapes_between_plain_runs),
 		cmocka_unit_test(test_json_parse_error_names_line_and_column),
 		cmocka_unit_test(test_value_equal_follows_python_rules),
 	};
