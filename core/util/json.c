@@ -326,6 +326,16 @@ static void put_utf8(dtk_buf *b, unsigned cp)
 
 static dtk_value *jp_string(json_parser *p)
 {
+	/* most strings have no escape: one value straight from the text */
+	size_t stop = p->pos + 1;
+	while (stop < p->len && p->s[stop] != '"' && p->s[stop] != '\\' &&
+	       (unsigned char)p->s[stop] >= 0x20)
+		stop++;
+	if (stop < p->len && p->s[stop] == '"') {
+		dtk_value *v = dtk_value_strn(p->s + p->pos + 1, stop - p->pos - 1);
+		p->pos = stop + 1;
+		return v;
+	}
 	dtk_buf b;
 	dtk_buf_init(&b, p->len + 1);
 	p->pos++; /* opening quote */

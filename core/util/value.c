@@ -118,6 +118,17 @@ int dtk_value_list_push(dtk_value *list, dtk_value *item)
 
 static dtk_kv *map_find(const dtk_value *map, const dtk_value *key)
 {
+	if (key->type == DTK_V_STR) {
+		/* string keys, nearly all of them, compared here without a call */
+		size_t len = key->u.str.len;
+		for (size_t i = 0; i < map->u.map.n; i++) {
+			const dtk_value *k = map->u.map.items[i].key;
+			if (k->type == DTK_V_STR && k->u.str.len == len &&
+			    memcmp(k->u.str.s, key->u.str.s, len) == 0)
+				return &map->u.map.items[i];
+		}
+		return NULL;
+	}
 	for (size_t i = 0; i < map->u.map.n; i++) {
 		const dtk_value *k = map->u.map.items[i].key;
 		if (k->type == key->type && dtk_value_equal(k, key))
