@@ -9,6 +9,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,13 +43,33 @@ struct dtk_pool {
 	} *args;
 };
 
+dtk_wjob *dtk_wjob_new(const void *key, size_t keylen, const void *payload, size_t len)
+{
+	/* one allocation per request: a backlog of thousands stays small */
+	if (keylen > SIZE_MAX / 2 || len > SIZE_MAX / 2 - sizeof(dtk_wjob) - keylen - 1)
+		return NULL;
+	dtk_wjob *j = malloc(sizeof(*j) + keylen + 1 + len);
+	if (!j)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	j->key = (char *)(j + 1);
+	if (keylen)
+		memcpy(j->key, key, keylen);
+	j->key[keylen] = '\0';
+	j->keylen = keylen;
+	j->payload = j->key + keylen + 1;
+	if (len)
+		memcpy(j->payload, payload, len);
+	j->len = len;
+	return j;
+}
+
 void dtk_wjob_free(dtk_wjob **j)
 {
 	if (!j || !*j)
 		return;
-	free((*j)->key);
-	free((*j)->payload);
 	free((*j)->signature);
+	free((*j)->metric);
 	free(*j);
 	*j = NULL;
 }

@@ -30,9 +30,15 @@ typedef struct dtk_wjob {
 	atomic_int pending; /* messages produced and not yet reported */
 	atomic_int failed;  /* a produced message was not delivered */
 	int retries;	    /* re-produce attempts (main thread) */
-	char metric[256];   /* for logs, once known */
+	char *metric;	    /* for logs once known (malloc'd), else NULL */
 	char request_id[40];
+	/* key and payload follow in the same allocation (dtk_wjob_new) */
 } dtk_wjob;
+
+/* A job holding copies of key (keylen bytes, then a NUL) and payload in
+ * one allocation, the rest zeroed; owned by the caller (dtk_wjob_free), or
+ * NULL when out of memory. */
+dtk_wjob *dtk_wjob_new(const void *key, size_t keylen, const void *payload, size_t len);
 
 /* Frees j and what it owns; NULLs *j. */
 void dtk_wjob_free(dtk_wjob **j);

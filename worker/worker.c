@@ -223,8 +223,8 @@ static void job_leave(wk *w, dtk_wjob *job, int done)
 	if (done && atomic_load(&job->failed)) {
 		dtk_wlog_field f[] = {{"partition", NULL, job->partition},
 				      {"offset", NULL, job->offset}};
-		dtk_wlog_f(DTK_WLOG_ERROR, job->metric[0] ? job->metric : NULL, job->request_id, f,
-			   2,
+		dtk_wlog_f(DTK_WLOG_ERROR, job->metric && job->metric[0] ? job->metric : NULL,
+			   job->request_id, f, 2,
 			   "result not delivered: the offset stays unstored, so the request runs "
 			   "again after a restart or rebalance");
 		dtk_metrics_undelivered(w->metrics); /* metrics */
@@ -458,8 +458,8 @@ static void refuse(wk *w, dtk_wjob *job, dtk_request *req, dtk_msg_err e, const 
 			      {"offset", NULL, job->offset},
 			      {"error", dtk_msg_err_name(e), 0},
 			      {"stage", dtk_msg_err_stage(e), 0}};
-	dtk_wlog_f(DTK_WLOG_WARN, job->metric[0] ? job->metric : NULL, job->request_id, f, 4,
-		   "request refused to the DLQ: %s", err);
+	dtk_wlog_f(DTK_WLOG_WARN, job->metric && job->metric[0] ? job->metric : NULL,
+		   job->request_id, f, 4, "request refused to the DLQ: %s", err);
 	dtk_metrics_dlq(w->metrics, dtk_msg_err_name(e)); /* metrics */
 	const char *topic = req->reply_to ? req->reply_to : w->s->results_topic;
 	atomic_store(&job->pending, reply ? 2 : 1);
@@ -569,7 +569,7 @@ static void run_job(void *ctx, size_t thread, dtk_wjob *job)
 	dtk_msg_err e = dtk_request_open(job->payload, job->len, w->s->max_request_bytes,
 					 job->signature, w->s->signing_keys,
 					 w->s->allow_unsigned, &req, err, sizeof(err));
-	snprintf(job->metric, sizeof(job->metric), "%s", req.metric ? req.metric : job->key);
+	job->metric = strdup(req.metric ? req.metric : job->key); /* NULL: logged without */
 	snprintf(job->request_id, sizeof(job->request_id), "%s", req.request_id);
 	if (e != DTK_MSG_OK) {
 		refuse(w, job, &req, e, err);
@@ -657,20 +657,9 @@ static void on_message(wk *w, rd_kafka_message_t *m)
 	part *p = part_find(w, m->partition);
 	if (!p || !p->assigned || m->offset <= p->last_seen)
 		return; /* not ours now, or seen already in this assignment */
-	dtk_wjob *job = calloc(1, sizeof(*job));
+	dtk_wjob *job = dtk_wjob_new(m->key, m->key_len, m->payload, m->len);
 	if (!job)
 		goto oom;
-	job->key = malloc(m->key_len + 1);
-	job->payload = malloc(m->len ? m->len : 1);
-	if (!job->key || !job->payload)
-		goto oom;
-	if (m->key_len)
-		memcpy(job->key, m->key, m->key_len);
-	job->key[m->key_len] = 0;
-	job->keylen = m->key_len;
-	if (m->len)
-		memcpy(job->payload, m->payload, m->len);
-	job->len = m->len;
 	rd_kafka_headers_t *h = NULL;
 	const void *sv;
 	size_t sl;

@@ -32,10 +32,10 @@ typedef struct run_log {
 
 static dtk_wjob *job_new(const char *key, int32_t partition, int64_t offset)
 {
-	dtk_wjob *j = calloc(1, sizeof(*j));
+	dtk_wjob *j = dtk_wjob_new(key, strlen(key), "{}", 2);
 	assert_non_null(j);
-	j->key = strdup(key);
-	j->keylen = strlen(key);
+	assert_string_equal(j->key, key);
+	assert_memory_equal(j->payload, "{}", 2);
 	j->partition = partition;
 	j->offset = offset;
 	return j;
