@@ -38,28 +38,44 @@ static int check_required(const dtk_kafka_prop *required, size_t nrequired, cons
 	return 0;
 }
 
+int dtk_kafka_env_prop(const char *entry, char *name, size_t namesz, const char **value)
+{
+	if (strncmp(entry, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+		return 0;
+	const char *var = entry + strlen(ENV_PREFIX), *eq = strchr(var, '=');
+	size_t n = eq ? (size_t)(eq - var) : 0;
+	if (!n || n >= namesz)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		name[i] = var[i] == '_' ? '.' : (char)tolower((unsigned char)var[i]);
+	name[n] = '\0';
+	*value = eq + 1;
+	return 1;
+}
+
 /* DTK_KAFKA_PROP_SECURITY_PROTOCOL=SSL is security.protocol=SSL. */
 static int apply_env(rd_kafka_conf_t *conf, const dtk_kafka_prop *required, size_t nrequired,
 		     char *errstr, size_t errstr_size)
 {
 	for (char **e = environ; e && *e; e++) {
-		if (strncmp(*e, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
-			continue;
-		const char *name = *e + strlen(ENV_PREFIX), *eq = strchr(name, '=');
 		char prop[256], origin[300];
-		size_t n = eq ? (size_t)(eq - name) : 0;
-		if (!n || n >= sizeof(prop)) {
-			snprintf(errstr, errstr_size, "environment variable %.200s: not a property",
-				 *e);
+		const char *value = NULL;
+		int r = dtk_kafka_env_prop(*e, prop, sizeof(prop), &value);
+		if (r == 0)
+			continue;
+		/* the variable's name only: its value may be a secret */
+		int namelen = (int)strcspn(*e, "=");
+		if (r < 0) {
+			snprintf(errstr, errstr_size,
+				 "environment variable %.*s: not a property (DTK_KAFKA_PROP_<NAME> "
+				 "with NAME a librdkafka property, '_' for '.')",
+				 namelen > 200 ? 200 : namelen, *e);
 			return -1;
 		}
-		for (size_t i = 0; i < n; i++)
-			prop[i] = name[i] == '_' ? '.' : (char)tolower((unsigned char)name[i]);
-		prop[n] = '\0';
-		snprintf(origin, sizeof(origin), "from %s%.*s", ENV_PREFIX, (int)n, name);
-		if (check_required(required, nrequired, prop, eq + 1, origin, errstr,
-				   errstr_size) != 0 ||
-		    conf_set(conf, prop, eq + 1, origin, errstr, errstr_size) != 0)
+		snprintf(origin, sizeof(origin), "from %.*s", namelen > 280 ? 280 : namelen, *e);
+		if (check_required(required, nrequired, prop, value, origin, errstr, errstr_size) !=
+			0 ||
+		    conf_set(conf, prop, value, origin, errstr, errstr_size) != 0)
 			return -1;
 	}
 	return 0;
@@ -75,19 +91,20 @@ static int known_property(const char *name)
 	return r != RD_KAFKA_CONF_UNKNOWN;
 }
 
-/* --kafka-prop values, split at commas like every list option: a piece
- * that does not start with a known property's "name=" continues the
- * previous value (ssl.cipher.suites=A,B). */
-static int apply_props(rd_kafka_conf_t *conf, const dtk_kafka_settings *s,
-		       const dtk_kafka_prop *required, size_t nrequired, char *errstr,
-		       size_t errstr_size)
+/* "name=value" list values (--kafka-prop, a file's kafka-prop), split at
+ * commas like every list option: a piece that does not start with a known
+ * property's "name=" continues the previous value (ssl.cipher.suites=A,B).
+ * origin names the list in messages. */
+static int apply_props(rd_kafka_conf_t *conf, const char *const *props, size_t nprops,
+		       const char *origin, const dtk_kafka_prop *required, size_t nrequired,
+		       char *errstr, size_t errstr_size)
 {
 	dtk_buf name, value;
 	int rc = -1;
 	dtk_buf_init(&name, 256);
 	dtk_buf_init(&value, 64 << 10);
-	for (size_t i = 0; i <= s->nprops; i++) {
-		const char *kv = i < s->nprops ? s->props[i] : NULL, *eq = kv ? strchr(kv, '=') : NULL;
+	for (size_t i = 0; i <= nprops; i++) {
+		const char *kv = i < nprops ? props[i] : NULL, *eq = kv ? strchr(kv, '=') : NULL;
 		int starts = 0;
 		if (eq && eq != kv) {
 			dtk_buf prefix;
@@ -102,15 +119,14 @@ static int apply_props(rd_kafka_conf_t *conf, const dtk_kafka_settings *s,
 		}
 		if (name.len) {
 			if (value.failed) {
-				snprintf(errstr, errstr_size, "--kafka-prop %s: value too long",
+				snprintf(errstr, errstr_size, "%s %s: value too long", origin,
 					 dtk_buf_str(&name));
 				goto out;
 			}
 			if (check_required(required, nrequired, dtk_buf_str(&name),
-					   dtk_buf_str(&value), "--kafka-prop", errstr,
-					   errstr_size) != 0 ||
-			    conf_set(conf, dtk_buf_str(&name), dtk_buf_str(&value), "--kafka-prop",
-				     errstr, errstr_size) != 0)
+					   dtk_buf_str(&value), origin, errstr, errstr_size) != 0 ||
+			    conf_set(conf, dtk_buf_str(&name), dtk_buf_str(&value), origin, errstr,
+				     errstr_size) != 0)
 				goto out;
 		}
 		if (!kv)
@@ -120,13 +136,18 @@ static int apply_props(rd_kafka_conf_t *conf, const dtk_kafka_settings *s,
 			if (eq && eq != kv) {
 				dtk_buf_reset(&name);
 				dtk_buf_add(&name, kv, (size_t)(eq - kv));
-				conf_set(conf, dtk_buf_str(&name), eq + 1, "--kafka-prop", errstr,
+				conf_set(conf, dtk_buf_str(&name), eq + 1, origin, errstr,
 					 errstr_size);
-			} else {
+			} else if (!eq && known_property(kv)) {
 				snprintf(errstr, errstr_size,
-					 "--kafka-prop '%.200s': expected NAME=VALUE (a librdkafka "
-					 "property)",
-					 kv);
+					 "%s '%.200s': expected NAME=VALUE (a librdkafka property)",
+					 origin, kv);
+			} else {
+				/* not echoed: a mistyped "sasl.password:..." is a secret */
+				snprintf(errstr, errstr_size,
+					 "%s: an entry is not NAME=VALUE with NAME a librdkafka "
+					 "property (the entry is not shown: it may hold a secret)",
+					 origin);
 			}
 			goto out;
 		}
@@ -147,6 +168,7 @@ rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka
 				    size_t nrequired, char *errstr, size_t errstr_size)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char file_origin[1100];
 	if (!conf) {
 		snprintf(errstr, errstr_size, "out of memory");
 		return NULL;
@@ -160,9 +182,14 @@ rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka
 		if (conf_set(conf, defaults[i].name, defaults[i].value, "default", errstr,
 			     errstr_size) != 0)
 			goto fail;
-	if (apply_env(conf, required, nrequired, errstr, errstr_size) != 0)
-		goto fail;
-	if (apply_props(conf, s, required, nrequired, errstr, errstr_size) != 0)
+	/* the file's list loses to the environment, which loses to the flags */
+	snprintf(file_origin, sizeof(file_origin), "kafka_prop in %.1000s",
+		 s->file ? s->file : "the settings file");
+	if (apply_props(conf, s->file_props, s->nfile_props, file_origin, required, nrequired,
+			errstr, errstr_size) != 0 ||
+	    apply_env(conf, required, nrequired, errstr, errstr_size) != 0 ||
+	    apply_props(conf, s->props, s->nprops, "--kafka-prop", required, nrequired, errstr,
+			errstr_size) != 0)
 		goto fail;
 	for (size_t i = 0; i < nrequired; i++)
 		if (conf_set(conf, required[i].name, required[i].value, "required", errstr,

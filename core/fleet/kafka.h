@@ -1,7 +1,7 @@
 /* librdkafka plumbing shared by the fleet binaries: client configuration
- * from flags and DTK_KAFKA_PROP_<NAME> variables, topic creation, and the
- * CloudEvents headers of core/message.h as librdkafka headers. Only
- * librdkafka 2.0.2's API (Debian 12) is used.
+ * from flags, DTK_KAFKA_PROP_<NAME> variables and settings files, topic
+ * creation, and the CloudEvents headers of core/message.h as librdkafka
+ * headers. Only librdkafka 2.0.2's API (Debian 12) is used.
  *
  * Thread safety: every function is reentrant; the handles passed in follow
  * librdkafka's rules. */
@@ -16,7 +16,12 @@
 
 /* Where the brokers are and what the user set. Everything is borrowed. */
 typedef struct dtk_kafka_settings {
-	const char *brokers;	  /* bootstrap.servers */
+	const char *brokers; /* bootstrap.servers */
+	/* "name=value" from the kafka_prop list of the settings file `file`
+	 * (named in messages), before the environment */
+	const char *const *file_props;
+	size_t nfile_props;
+	const char *file;
 	const char *const *props; /* "name=value" (--kafka-prop), after the environment */
 	size_t nprops;
 	const char *client_id; /* NULL = librdkafka's default */
@@ -27,16 +32,27 @@ typedef struct dtk_kafka_prop {
 	const char *name, *value;
 } dtk_kafka_prop;
 
-/* Builds a client configuration, in this order: bootstrap.servers and
- * client.id; `defaults` (the user may override them); every
- * DTK_KAFKA_PROP_<NAME> variable (NAME lower-cased, '_' for '.'); the
+/* Builds a client configuration, in this order (a later value wins):
+ * bootstrap.servers and client.id; `defaults` (the user may override
+ * them); the file's props; every DTK_KAFKA_PROP_<NAME> variable; the
  * user's props; then `required`, which the user may only repeat with the
- * same value. Returns a conf owned by the caller (rd_kafka_new takes it
- * on success; otherwise rd_kafka_conf_destroy), or NULL with errstr naming
- * the property or variable. */
+ * same value. A property of the other client type is accepted (librdkafka
+ * logs that the client ignores it when rd_kafka_new takes the conf), so
+ * one list serves a producer and a consumer. Returns a conf owned by the
+ * caller (rd_kafka_new takes it on success; otherwise
+ * rd_kafka_conf_destroy), or NULL with errstr naming the property and
+ * where it came from (--kafka-prop, the variable, or kafka_prop in the
+ * file). */
 rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka_prop *defaults,
 				    size_t ndefaults, const dtk_kafka_prop *required,
 				    size_t nrequired, char *errstr, size_t errstr_size);
+
+/* Reads one environment entry ("VAR=VALUE", as in environ). When it is
+ * DTK_KAFKA_PROP_<NAME>=VALUE, writes the property it sets (NAME
+ * lower-cased, '.' for '_') to name, points *value into entry and returns
+ * 1; returns 0 for any other variable and -1 when NAME is empty or does
+ * not fit in namesz. */
+int dtk_kafka_env_prop(const char *entry, char *name, size_t namesz, const char **value);
 
 /* Copies h into a new librdkafka header list owned by the caller (a
  * successful rd_kafka_producev with RD_KAFKA_V_HEADERS takes it; otherwise
