@@ -76,59 +76,35 @@ static void usage(FILE *f)
 		   "flags or settings.\n");
 }
 
-/* Appends DTK_KAFKA_PROP_<NAME>=V variables to props as "name=V". */
-static int env_props(char ***props, size_t *n)
-{
-	static const char prefix[] = "DTK_KAFKA_PROP_";
-	for (char **e = environ; *e; e++) {
-		if (strncmp(*e, prefix, sizeof(prefix) - 1) != 0)
-			continue;
-		char *kv = strdup(*e + sizeof(prefix) - 1);
-		if (!kv)
-			return -1;
-		for (char *c = kv; *c && *c != '='; c++)
-			*c = *c == '_' ? '.' : (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-		char **np = realloc(*props, (*n + 2) * sizeof(*np));
-		if (!np) {
-			free(kv);
-			return -1;
-		}
-		*props = np;
-		(*props)[(*n)++] = kv;
-		(*props)[*n] = NULL;
-	}
-	return 0;
-}
-
-static int add_props(char ***props, size_t *n, char *const *list, size_t m)
-{
-	for (size_t i = 0; i < m; i++) {
-		char *kv = strdup(list[i]);
-		char **np = kv ? realloc(*props, (*n + 2) * sizeof(*np)) : NULL;
-		if (!np) {
-			free(kv);
-			return -1;
-		}
-		*props = np;
-		(*props)[(*n)++] = kv;
-		(*props)[*n] = NULL;
-	}
-	return 0;
-}
-
 /* Properties the worker's guarantees rest on: set by flags, not by
- * --kafka-prop. */
-static const char *reserved_prop(char *const *props, size_t n)
+ * --kafka-prop or DTK_KAFKA_PROP_<NAME>. */
+static const char *reserved_name(const char *name, size_t len)
 {
 	static const char *const reserved[] = {"bootstrap.servers", "group.id",
 					       "enable.auto.offset.store"};
-	for (size_t i = 0; i < n; i++)
-		for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++) {
-			size_t len = strlen(reserved[r]);
-			if (strncmp(props[i], reserved[r], len) == 0 && props[i][len] == '=')
-				return reserved[r];
-		}
+	for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++)
+		if (strlen(reserved[r]) == len && strncmp(name, reserved[r], len) == 0)
+			return reserved[r];
 	return NULL;
+}
+
+/* The first reserved property that the kafka-prop list (flags or file) or
+ * a DTK_KAFKA_PROP_<NAME> variable sets, or NULL. */
+static const char *reserved_prop(const dtk_opt_value *kp)
+{
+	const char *found = NULL;
+	for (size_t i = 0; !found && i < kp->n; i++) {
+		const char *eq = strchr(kp->list[i], '=');
+		if (eq)
+			found = reserved_name(kp->list[i], (size_t)(eq - kp->list[i]));
+	}
+	for (char **e = environ; !found && *e; e++) {
+		char name[256];
+		const char *value;
+		if (dtk_kafka_env_prop(*e, name, sizeof(name), &value) == 1)
+			found = reserved_name(name, strlen(name));
+	}
+	return found;
 }
 
 /* One --brokers entry, [PROTO://]HOST[:PORT] with HOST a name, an IPv4
@@ -264,8 +240,6 @@ int main(int argc, char **argv)
 {
 	dtk_opts o;
 	char err[2048];
-	char **props = NULL;
-	size_t nprops = 0;
 	int rc = DTK_EXIT_USAGE;
 	dtk_worker_settings s;
 	memset(&s, 0, sizeof(s));
@@ -290,14 +264,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	dtk_wlog_setup(strcmp(fmt, "json") == 0, (dtk_wlog_level)level);
-	s.brokers = dtk_opts_str(&o, "brokers", NULL);
-	if (!s.brokers || !*s.brokers) {
+	s.kafka.brokers = dtk_opts_str(&o, "brokers", NULL);
+	if (!s.kafka.brokers || !*s.kafka.brokers) {
 		fprintf(stderr, "dtk-worker: --brokers is required (or DTK_KAFKA_BROKERS)\n");
 		goto out;
 	}
 	/* a malformed address or Redis URL is a setting error (exit 2) at once,
 	 * not a broker or Redis that does not answer within --startup-timeout */
-	if (check_brokers(s.brokers, err, sizeof(err)) != 0) {
+	if (check_brokers(s.kafka.brokers, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk-worker: %s\n", err);
 		goto out;
 	}
@@ -360,17 +334,8 @@ int main(int argc, char **argv)
 		s.n_allow_env = sizeof(default_allow_env) / sizeof(default_allow_env[0]);
 	}
 
-	/* flags beat DTK_KAFKA_PROP_*, which beat the file: later ones win */
 	const dtk_opt_value *kp = dtk_opts_get(&o, "kafka-prop");
-	int from_flag = kp->set && strcmp(kp->origin, "flag") == 0;
-	if ((!from_flag && add_props(&props, &nprops, kp->list, kp->n) != 0) ||
-	    env_props(&props, &nprops) != 0 ||
-	    (from_flag && add_props(&props, &nprops, kp->list, kp->n) != 0)) {
-		fprintf(stderr, "dtk-worker: out of memory\n");
-		rc = DTK_EXIT_FAILED;
-		goto out;
-	}
-	const char *reserved = reserved_prop(props, nprops);
+	const char *reserved = reserved_prop(kp);
 	if (reserved) {
 		fprintf(stderr, "dtk-worker: --kafka-prop %s is set by the worker itself%s\n",
 			reserved,
@@ -379,16 +344,29 @@ int main(int argc, char **argv)
 				: " (use --brokers / --group)");
 		goto out;
 	}
-	s.kafka_props = (const char *const *)props;
-	s.n_kafka_props = nprops;
+	/* flags beat DTK_KAFKA_PROP_*, which beat the file; a --kafka-prop flag
+	 * replaces the file's list, as every flag does */
+	if (kp->set && strcmp(kp->origin, "flag") == 0) {
+		s.kafka.props = (const char *const *)kp->list;
+		s.kafka.nprops = kp->n;
+	} else if (kp->set) {
+		s.kafka.file_props = (const char *const *)kp->list;
+		s.kafka.nfile_props = kp->n;
+		s.kafka.file = kp->origin;
+	}
+	/* a property librdkafka refuses is a setting error, said before the
+	 * worker starts (worker.c builds the real confs once it has its id) */
+	rd_kafka_conf_t *probe = dtk_kafka_conf_new(&s.kafka, NULL, 0, NULL, 0, err, sizeof(err));
+	if (!probe) {
+		fprintf(stderr, "dtk-worker: %s\n", err);
+		goto out;
+	}
+	rd_kafka_conf_destroy(probe);
 	s.metrics_port = (int)metrics_port;
 
 	dtk_worker_signals_install();
 	rc = dtk_worker_run(&s);
 out:
-	for (size_t i = 0; i < nprops; i++)
-		free(props[i]);
-	free(props);
 	dtk_opts_free(&o);
 	return rc;
 }

@@ -831,66 +831,52 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	return 0;
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+/* The worker's defaults overridden by the user's properties
+ * (dtk_kafka_conf_new), then the callbacks; NULL (logged) when a property
+ * is refused. */
+static rd_kafka_conf_t *client_conf(wk *w, int consumer)
 {
-	char err[512];
-	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "Kafka property %s: %s", name, err);
-		return -1;
-	}
-	return 0;
-}
-
-/* The worker's settings plus --kafka-prop; NULL (logged) on a bad one. */
-static rd_kafka_conf_t *base_conf(wk *w, int consumer)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char id[200];
+	char id[200], err[2048];
 	snprintf(id, sizeof(id), "%s-%s", w->worker_id, consumer ? "consumer" : "producer");
-	int bad = conf_set(conf, "bootstrap.servers", w->s->brokers) ||
-		  conf_set(conf, "client.id", id);
-	if (consumer)
-		bad = bad || conf_set(conf, "group.id", w->s->group) ||
-		      conf_set(conf, "enable.auto.commit", "true") ||
-		      conf_set(conf, "enable.auto.offset.store", "false") ||
-		      conf_set(conf, "auto.offset.reset", "earliest") ||
-		      conf_set(conf, "enable.partition.eof", "false") ||
-		      /* bounded prefetch and fetch responses (a larger message is
-		       * still fetched alone): resident memory stays near 25 MB under
-		       * a 20,000-request backlog (bench/fleet.sh) */
-		      conf_set(conf, "queued.max.messages.kbytes", "4096") ||
-		      conf_set(conf, "fetch.max.bytes", "1048576") ||
-		      conf_set(conf, "fetch.message.max.bytes", "262144") ||
-		      (w->metrics && conf_set(conf, "statistics.interval.ms", "5000"));
-	else
-		/* linger 1 ms: results leave promptly (5 ms added about 5 ms to the
-		 * median dispatch-to-result latency) and still batch under load
-		 * (bench/fleet.sh: the same checks/s as 5 ms) */
-		bad = bad || conf_set(conf, "enable.idempotence", "true") ||
-		      conf_set(conf, "linger.ms", "1");
-	for (size_t i = 0; !bad && i < w->s->n_kafka_props; i++) {
-		const char *kv = w->s->kafka_props[i];
-		const char *eq = strchr(kv, '=');
-		char name[256];
-		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name)) {
-			dtk_wlog(DTK_WLOG_ERROR, NULL, NULL,
-				 "--kafka-prop takes name=value, got '%.64s'", kv);
-			bad = 1;
-			break;
-		}
-		memcpy(name, kv, (size_t)(eq - kv));
-		name[eq - kv] = 0;
-		char err[512];
-		rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, name, eq + 1, err, sizeof(err));
-		/* a property of the other client type is fine: one list serves both */
-		if (r == RD_KAFKA_CONF_UNKNOWN || (r != RD_KAFKA_CONF_OK && !strstr(err, "consumer") &&
-						   !strstr(err, "producer"))) {
-			dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "Kafka property %s: %s", name, err);
-			bad = 1;
-		}
-	}
-	if (bad) {
-		rd_kafka_conf_destroy(conf);
+	dtk_kafka_settings ks = w->s->kafka;
+	ks.client_id = id;
+	static const dtk_kafka_prop consumer_defaults[] = {
+	    {"enable.auto.commit", "true"},
+	    {"auto.offset.reset", "earliest"},
+	    {"enable.partition.eof", "false"},
+	    /* bounded prefetch and fetch responses (a larger message is still
+	     * fetched alone): resident memory stays near 25 MB under a
+	     * 20,000-request backlog (bench/fleet.sh) */
+	    {"queued.max.messages.kbytes", "4096"},
+	    {"fetch.max.bytes", "1048576"},
+	    {"fetch.message.max.bytes", "262144"},
+	    /* last, so that ncd can leave it out: the statistics only feed
+	     * --metrics-port */
+	    {"statistics.interval.ms", "5000"},
+	};
+	/* main.c refuses these from the user with its own messages; required
+	 * keeps them should a property ever get past that check */
+	const dtk_kafka_prop consumer_required[] = {
+	    {"group.id", w->s->group},
+	    {"enable.auto.offset.store", "false"},
+	};
+	/* linger 1 ms: results leave promptly (5 ms added about 5 ms to the
+	 * median dispatch-to-result latency) and still batch under load
+	 * (bench/fleet.sh: the same checks/s as 5 ms) */
+	static const dtk_kafka_prop producer_defaults[] = {
+	    {"enable.idempotence", "true"},
+	    {"linger.ms", "1"},
+	};
+	size_t ncd = sizeof(consumer_defaults) / sizeof(consumer_defaults[0]) - !w->metrics;
+	rd_kafka_conf_t *conf =
+	    consumer ? dtk_kafka_conf_new(&ks, consumer_defaults, ncd, consumer_required,
+					  sizeof(consumer_required) / sizeof(consumer_required[0]),
+					  err, sizeof(err))
+		     : dtk_kafka_conf_new(&ks, producer_defaults,
+					  sizeof(producer_defaults) / sizeof(producer_defaults[0]),
+					  NULL, 0, err, sizeof(err));
+	if (!conf) {
+		dtk_wlog(DTK_WLOG_ERROR, NULL, NULL, "%s", err);
 		return NULL;
 	}
 	rd_kafka_conf_set_opaque(conf, w);
@@ -943,7 +929,7 @@ static int wait_for_broker(wk *w)
 		return 0;
 	dtk_wlog(DTK_WLOG_ERROR, NULL, NULL,
 		 "no Kafka broker reachable at %s within --startup-timeout (%lld s): %s",
-		 w->s->brokers, (long long)(w->s->startup_timeout_ms / 1000),
+		 w->s->kafka.brokers, (long long)(w->s->startup_timeout_ms / 1000),
 		 startup_kafka_err[0] ? startup_kafka_err : rd_kafka_err2str(err));
 	return -1;
 }
@@ -1098,12 +1084,12 @@ int dtk_worker_run(const dtk_worker_settings *s)
 			 "no DTK_SIGNING_KEYS and no --allow-unsigned: every request will be "
 			 "refused to the DLQ");
 
-	rd_kafka_conf_t *pconf = base_conf(&w, 0), *cconf = NULL;
+	rd_kafka_conf_t *pconf = client_conf(&w, 0), *cconf = NULL;
 	if (!pconf) {
 		rc = 2;
 		goto out;
 	}
-	cconf = base_conf(&w, 1);
+	cconf = client_conf(&w, 1);
 	if (!cconf) {
 		rd_kafka_conf_destroy(pconf);
 		rc = 2;

@@ -1,20 +1,22 @@
 /* dtk-worker's engine (fleet.md "Worker"): consume check requests from
  * Kafka in a consumer group, run them on a thread pool, publish one result
  * per request and store a request's offset only once its result was
- * delivered.
- *
- * The Kafka code lives here for this slice; it moves into libdtk-fleet
- * (core/fleet) once that library's producer setup has landed. */
+ * delivered. Its Kafka client configurations come from libdtk-fleet
+ * (core/fleet/kafka.h). */
 #ifndef DTK_WORKER_WORKER_H
 #define DTK_WORKER_WORKER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka.h"
+
 /* Everything borrowed; resolved from flags, environment and file by
  * main.c. */
 typedef struct dtk_worker_settings {
-	const char *brokers;
+	/* the brokers and the user's librdkafka properties (file, environment,
+	 * flags); client_id is not read: each client names itself */
+	dtk_kafka_settings kafka;
 	const char *group;
 	const char *topic;
 	const char *results_topic;
@@ -26,11 +28,7 @@ typedef struct dtk_worker_settings {
 	int64_t startup_timeout_ms;
 	size_t max_request_bytes;
 	int allow_unsigned;
-	const char *signing_keys; /* DTK_SIGNING_KEYS (or DTK_SIGNING_KEY); NULL = none */
-	/* librdkafka properties "name=value", applied in order after the
-	 * worker's own (so later ones win) */
-	const char *const *kafka_props;
-	size_t n_kafka_props;
+	const char *signing_keys;     /* DTK_SIGNING_KEYS (or DTK_SIGNING_KEY); NULL = none */
 	const char *const *allow_env; /* variable name prefixes configs may expand */
 	size_t n_allow_env;
 	int default_max_connections; /* sources naming no max_connections */
