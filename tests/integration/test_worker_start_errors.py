@@ -4,7 +4,9 @@ a status an orchestrator can act on and says why in one line:
 
 - exit 2 at once, one `dtk-worker: ...` line on stderr: a setting that can
   never work (a malformed --brokers entry, a malformed --redis URL, a
-  --metrics-port out of range, no --brokers);
+  --metrics-port out of range, no --brokers, a librdkafka property that
+  librdkafka refuses or that the worker sets itself, named with where it
+  came from: --kafka-prop, DTK_KAFKA_PROP_<NAME> or the settings file);
 - exit 1 at once: --metrics-port in use (checked before anything waits);
 - exit 1 after --startup-timeout: no broker answers (nothing listens, the
   host does not resolve, the server is not Kafka), or Redis does not (nothing
@@ -201,6 +203,50 @@ class StartErrors(unittest.TestCase):
         _, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 1, err[-2000:])
         self.assertIn("no Kafka broker reachable", err)
+
+    # ---- librdkafka properties ----
+
+    def settings_file(self, *props):
+        path = os.path.join(self.tmp.name, "worker.yaml")
+        with open(path, "w") as f:
+            f.write("kafka_prop:\n" + "".join("  - %s\n" % p for p in props))
+        return path
+
+    def test_kafka_property_refused_names_where_it_came_from(self):
+        """Exit 2 at once, before connecting, naming the property and its
+        origin; a value that may be a secret is not echoed."""
+        brokers = ["--brokers", "127.0.0.1:%d" % free_port()]
+        self.assert_usage_error(brokers + ["--kafka-prop", "no.such.prop=1"],
+                                "Kafka property 'no.such.prop' (--kafka-prop): No such "
+                                "configuration property")
+        self.assert_usage_error(brokers, "Kafka property 'no.such.prop' (from "
+                                "DTK_KAFKA_PROP_NO_SUCH_PROP): No such configuration property",
+                                env={"DTK_KAFKA_PROP_NO_SUCH_PROP": "1"})
+        path = self.settings_file("client.rack=a", "linger.ms=soon")
+        self.assert_usage_error(brokers + ["--config", path],
+                                "Kafka property 'linger.ms' (kafka_prop in %s): Invalid value"
+                                % path)
+        self.assert_usage_error(brokers + ["--kafka-prop", "linger.ms"],
+                                "--kafka-prop 'linger.ms': expected NAME=VALUE")
+        path = self.settings_file("sasl.password:" + PASSWORD)
+        line = self.assert_usage_error(brokers + ["--config", path],
+                                       "kafka_prop in %s: an entry is not NAME=VALUE" % path)
+        self.assertNotIn(PASSWORD, line)
+        line = self.assert_usage_error(brokers, "environment variable DTK_KAFKA_PROP_: not a "
+                                       "property", env={"DTK_KAFKA_PROP_": PASSWORD})
+        self.assertNotIn(PASSWORD, line)
+
+    def test_kafka_property_the_worker_sets_is_refused_from_every_origin(self):
+        brokers = ["--brokers", "127.0.0.1:%d" % free_port()]
+        self.assert_usage_error(brokers + ["--kafka-prop", "bootstrap.servers=elsewhere:9092"],
+                                "--kafka-prop bootstrap.servers is set by the worker itself "
+                                "(use --brokers / --group)")
+        self.assert_usage_error(brokers, "--kafka-prop group.id is set by the worker itself",
+                                env={"DTK_KAFKA_PROP_GROUP_ID": "dtk-start-errors"})
+        path = self.settings_file("enable.auto.offset.store=true")
+        self.assert_usage_error(brokers + ["--config", path],
+                                "--kafka-prop enable.auto.offset.store is set by the worker "
+                                "itself (offsets are stored only after a result was delivered)")
 
     # ---- Redis ----
 
