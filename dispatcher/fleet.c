@@ -82,15 +82,22 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 	snprintf(source, sizeof(source), "/dtk-dispatch/%s", host);
 	const char *key = getenv("DTK_SIGNING_KEY");
 	dtk_dispatch_opts dopt = {
-		.kafka = {.brokers = dtk_opts_str(o, "brokers", NULL),
-			  .props = (const char *const *)props->list,
-			  .nprops = props->n},
+		.kafka = {.brokers = dtk_opts_str(o, "brokers", NULL)},
 		.topic = dtk_opts_str(o, "topic", NULL),
 		.results_topic = dtk_opts_str(o, "results-topic", NULL),
 		.dlq_topic = dtk_opts_str(o, "dlq-topic", NULL),
 		.source = source,
 		.signing_key = key,
 	};
+	/* flags beat DTK_KAFKA_PROP_*, which beat the settings file */
+	if (props->set && strcmp(props->origin, "flag") == 0) {
+		dopt.kafka.props = (const char *const *)props->list;
+		dopt.kafka.nprops = props->n;
+	} else if (props->set) {
+		dopt.kafka.file_props = (const char *const *)props->list;
+		dopt.kafka.nfile_props = props->n;
+		dopt.kafka.file = props->origin;
+	}
 	if (dtk_dispatch_new(&dopt, &d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk-dispatch: %s\n", err);
 		goto out;

@@ -374,6 +374,23 @@ class DispatchKafka(unittest.TestCase):
                           "--kafka-prop", "linger.ms=5")
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_settings_file_props_lose_to_the_environment_and_flags(self):
+        # a 3 KB request: message.max.bytes=1000 makes its delivery fail (exit
+        # 1), 1000000 lets it through, so the exit code shows which value won
+        self.metric("a", ["t"], extra='description: "%s"\n' % ("x" * 3000))
+        settings = os.path.join(self.tmp.name, "dispatch.yaml")
+        with open(settings, "w") as f:
+            f.write("kafka_prop: [message.max.bytes=1000000]\n")
+        p = self.dispatch("--config", settings, "--tags", "t", "--create-topics")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        small = dict(self.env, DTK_KAFKA_PROP_MESSAGE_MAX_BYTES="1000")
+        p = self.dispatch("--config", settings, "--tags", "t", env=small)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("undelivered 1", p.stdout + p.stderr)
+        p = self.dispatch("--config", settings, "--tags", "t", "--kafka-prop",
+                          "message.max.bytes=1000000", env=small)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
 
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=2)
