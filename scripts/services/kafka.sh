@@ -21,9 +21,17 @@ kafka_java() {
 }
 
 # A Kafka Uuid as kafka-storage random-uuid prints it (url-safe base64 of 16
-# bytes, no padding), without starting a JVM for it.
+# bytes, no padding), without starting a JVM for it. Like Kafka's
+# Uuid.randomUuid it never starts with '-', which the format tool's argument
+# parser would take for an option (1 start in 64 failed that way).
 kafka_uuid() {
-	python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+	python3 -c '
+import base64, os
+while True:
+    u = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not u.startswith("-"):
+        print(u)
+        break'
 }
 
 svc_start_kafka() {
