@@ -1,12 +1,14 @@
 #include "select.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct path_list {
 	char **items;
@@ -205,10 +207,72 @@ static void mark_duplicates(dtk_selected *items, size_t n)
 	free(by);
 }
 
+/* Loading the configs, the slow part of a selection, shared by threads:
+ * each takes the next path and fills its slot. */
+typedef struct load_pool {
+	char **paths;
+	size_t npaths;
+	dtk_selected *slots; /* one per path */
+	unsigned char *kept; /* slot i holds a selected config or an error */
+	const dtk_select_opts *o;
+	atomic_size_t next;
+} load_pool;
+
+static void load_one(const load_pool *lp, size_t i)
+{
+	const dtk_select_opts *o = lp->o;
+	dtk_config_options deferred = {.env_mode = DTK_ENV_DEFERRED, .profiles_path = o->profiles};
+	dtk_config_options strict = {.env_mode = DTK_ENV_STRICT,
+				     .profiles_path = o->profiles,
+				     .allow_env = o->allow_env,
+				     .n_allow_env = o->n_allow_env};
+	dtk_selected *it = &lp->slots[i];
+	dtk_config *cfg = NULL;
+	char err[2048];
+	if (dtk_config_load(lp->paths[i], &deferred, &cfg, err, sizeof(err)) != 0) {
+		/* a profiles file beside the metrics is not a config */
+		if (strstr(err, "a profiles file, not a metric"))
+			return;
+		it->path = strdup(lp->paths[i]);
+		it->error = strdup(err);
+		lp->kept[i] = 1;
+		return;
+	}
+	if (!selected_by(o, cfg)) {
+		dtk_config_free(&cfg);
+		return;
+	}
+	it->path = strdup(lp->paths[i]);
+	it->name = strdup(cfg->name);
+	it->deferred = cfg;
+	lp->kept[i] = 1;
+	if (o->load_strict && dtk_config_load(lp->paths[i], &strict, &it->cfg, err, sizeof(err)) != 0)
+		it->error = strdup(err);
+}
+
+static void *load_thread(void *arg)
+{
+	load_pool *lp = arg;
+	for (size_t i; (i = atomic_fetch_add(&lp->next, 1)) < lp->npaths;)
+		load_one(lp, i);
+	return NULL;
+}
+
+/* Threads for loading: one per online CPU, at most 8, and none for a
+ * selection too small to repay starting them. */
+static size_t load_threads(size_t npaths)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = cpus > 1 ? (size_t)cpus : 1;
+	if (n > 8)
+		n = 8;
+	return npaths < 64 ? 1 : n;
+}
+
 int dtk_select_configs(const char *dir, const dtk_select_opts *o, dtk_selected **out, size_t *n,
 		       char *errstr, size_t errstr_size)
 {
-	char **paths = NULL, err[2048];
+	char **paths = NULL;
 	size_t npaths = 0, k = 0;
 	*out = NULL;
 	*n = 0;
@@ -220,35 +284,34 @@ int dtk_select_configs(const char *dir, const dtk_select_opts *o, dtk_selected *
 		dtk_select_free(&paths, npaths);
 		return -1;
 	}
-	dtk_config_options deferred = {.env_mode = DTK_ENV_DEFERRED, .profiles_path = o->profiles};
-	dtk_config_options strict = {.env_mode = DTK_ENV_STRICT,
-				     .profiles_path = o->profiles,
-				     .allow_env = o->allow_env,
-				     .n_allow_env = o->n_allow_env};
+	unsigned char *kept = calloc(npaths ? npaths : 1, 1);
+	if (!kept) {
+		snprintf(errstr, errstr_size, "out of memory");
+		free(items);
+		dtk_select_free(&paths, npaths);
+		return -1;
+	}
+	load_pool lp = {.paths = paths, .npaths = npaths, .slots = items, .kept = kept, .o = o};
+	atomic_init(&lp.next, 0);
+	size_t nthreads = load_threads(npaths), started = 0;
+	pthread_t threads[8];
+	for (size_t i = 1; i < nthreads; i++)
+		if (pthread_create(&threads[started], NULL, load_thread, &lp) == 0)
+			started++;
+	load_thread(&lp);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	/* the kept slots, in path order whatever thread loaded them */
 	for (size_t i = 0; i < npaths; i++) {
-		dtk_selected *it = &items[k];
-		dtk_config *cfg = NULL;
-		if (dtk_config_load(paths[i], &deferred, &cfg, err, sizeof(err)) != 0) {
-			/* a profiles file beside the metrics is not a config */
-			if (strstr(err, "a profiles file, not a metric"))
-				continue;
-			it->path = strdup(paths[i]);
-			it->error = strdup(err);
-			k++;
+		if (!kept[i])
 			continue;
+		if (k != i) {
+			items[k] = items[i];
+			memset(&items[i], 0, sizeof(items[i]));
 		}
-		if (!selected_by(o, cfg)) {
-			dtk_config_free(&cfg);
-			continue;
-		}
-		it->path = strdup(paths[i]);
-		it->name = strdup(cfg->name);
-		it->deferred = cfg;
-		if (o->load_strict &&
-		    dtk_config_load(paths[i], &strict, &it->cfg, err, sizeof(err)) != 0)
-			it->error = strdup(err);
 		k++;
 	}
+	free(kept);
 	dtk_select_free(&paths, npaths);
 	mark_duplicates(items, k);
 	for (size_t i = 0; i < k; i++)

@@ -58,7 +58,8 @@ typedef struct dtk_selected {
 } dtk_selected;
 
 /* Scans dir (recursively, .yaml and .yml files), loads each in deferred env
- * mode (so unset secrets never hide a tag), keeps those the options select
+ * mode (so unset secrets never hide a tag; on one thread per CPU, at most
+ * 8, for 64 files or more), keeps those the options select
  * and files that fail to load (as errors), then marks files sharing one
  * metric name as errors. Profiles files are skipped. Returns 0 and an
  * array owned by the caller (dtk_select_release), or -1 with errstr when
