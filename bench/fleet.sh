@@ -181,13 +181,18 @@ CPU_W=$(echo "$(cpu_sum) - $C0" | bc -l)
 CPU_D=$(awk '{ print $1 + $2 }' "$OUT/dispatch.cpu")
 PEAK=$(each_worker rss_of VmHWM)
 # CPU seconds by thread name in each worker (where a check's CPU goes:
-# librdkafka's rdk:* threads or the check pool)
+# librdkafka's rdk:* threads or the check pool). Threads of one name are
+# numbered in creation order: the worker creates its producer, then its
+# consumer, so rdk:broker1#1 is the producer's broker thread.
 for p in "${WORKER_PIDS[@]}"; do
-	for t in /proc/"$p"/task/*; do
-		sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (([^ ]+ ){10})([0-9]+) ([0-9]+).*/\1 \4 \5/' "$t/stat"
-	done | awk -v pid="$p" -v hz="$(getconf CLK_TCK)" '{ c[$1] += ($2 + $3) / hz }
+	for t in $(ls /proc/"$p"/task | sort -n); do
+		sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (([^ ]+ ){10})([0-9]+) ([0-9]+).*/\1 \4 \5/' \
+			"/proc/$p/task/$t/stat"
+	done | awk -v pid="$p" -v hz="$(getconf CLK_TCK)" '
+		$1 == "dtk-worker" { c["dtk-worker (main and pool)"] += ($2 + $3) / hz; next }
+		{ k = $1 "#" (++seen[$1]); c[k] += ($2 + $3) / hz }
 		END { for (k in c) printf "worker %s thread %s: %.2f s CPU\n", pid, k, c[k] }' |
-		sort -t: -k2 -rn | tee -a "$OUT/threads.txt" >&2
+		sort | tee -a "$OUT/threads.txt" >&2
 done
 echo "dtk-dispatch exit $rc, wall $WALL_S s; peak VmHWM (kB): $PEAK" >&2
 grep -c '"check finished"' "$WORK"/worker*.log >&2 || true
