@@ -860,11 +860,18 @@ static rd_kafka_conf_t *client_conf(wk *w, int consumer)
 	    {"group.id", w->s->group},
 	    {"enable.auto.offset.store", "false"},
 	};
-	/* linger 1 ms: results leave promptly (5 ms added about 5 ms to the
-	 * median dispatch-to-result latency) and still batch under load
-	 * (bench/fleet.sh: the same checks/s as 5 ms) */
+	/* Not idempotent: librdkafka 2.0.2's idempotent producer thread spins
+	 * under load (docs/librdkafka.md; bench/fleet.sh measured 2-6 s of CPU
+	 * per worker for 20,000 results, 23 s with 4 workers, and 0.01-0.05 s
+	 * without), and results are at-least-once anyway: a duplicate from a
+	 * retried produce is one more copy of a result the readers already
+	 * deduplicate by request id. One request in flight keeps a partition's
+	 * results in order across retries, as the idempotent producer did.
+	 * linger 1 ms: results leave promptly (5 ms added about 5 ms to the
+	 * median dispatch-to-result latency) and still batch under load. */
 	static const dtk_kafka_prop producer_defaults[] = {
-	    {"enable.idempotence", "true"},
+	    {"enable.idempotence", "false"},
+	    {"max.in.flight.requests.per.connection", "1"},
 	    {"linger.ms", "1"},
 	};
 	size_t ncd = sizeof(consumer_defaults) / sizeof(consumer_defaults[0]) - !w->metrics;

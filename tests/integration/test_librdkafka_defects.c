@@ -352,8 +352,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 			 rd_kafka_err2name(err), reason);
 }
 
-/* The worker's producer settings (worker/worker.c): idempotence and linger.ms=5,
- * librdkafka's defaults otherwise (message.timeout.ms 300 s). */
+/* An idempotent producer as dtk-dispatch's (core/fleet/dispatch.c; the
+ * worker's results producer is not idempotent, docs/librdkafka.md) with
+ * linger.ms=5, librdkafka's defaults otherwise (message.timeout.ms 300 s). */
 static void producer_new(struct producing *p)
 {
 	char err[512];

@@ -115,7 +115,8 @@ class KafkaProps(KafkaHelpers, unittest.TestCase):
         self.assertEqual(consumer["fetch.message.max.bytes"], "262144")
         self.assertTrue(consumer["client.id"].endswith("-consumer"))
         self.assertNotIn("statistics.interval.ms", consumer)  # no --metrics-port
-        self.assertEqual(producer["enable.idempotence"], "true")
+        self.assertEqual(producer["enable.idempotence"], "false")
+        self.assertEqual(producer["max.in.flight.requests.per.connection"], "1")
         self.assertEqual(producer["queue.buffering.max.ms"], "1")  # linger.ms
         self.assertTrue(producer["client.id"].endswith("-producer"))
 
