@@ -90,14 +90,9 @@ int dispatch_fleet(const dtk_opts *o, dtk_selected *items, size_t n, const char 
 		.signing_key = key,
 	};
 	/* flags beat DTK_KAFKA_PROP_*, which beat the settings file */
-	if (props->set && strcmp(props->origin, "flag") == 0) {
-		dopt.kafka.props = (const char *const *)props->list;
-		dopt.kafka.nprops = props->n;
-	} else if (props->set) {
-		dopt.kafka.file_props = (const char *const *)props->list;
-		dopt.kafka.nfile_props = props->n;
-		dopt.kafka.file = props->origin;
-	}
+	if (props->set)
+		dtk_kafka_settings_user_props(&dopt.kafka, (const char *const *)props->list,
+					      props->n, props->origin);
 	if (dtk_dispatch_new(&dopt, &d, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dtk-dispatch: %s\n", err);
 		goto out;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
+
 typedef struct entry {
 	char *key;     /* NULL = detached: evicted while referenced */
 	uint64_t hash; /* of key */
@@ -36,15 +38,6 @@ dtk_cfgcache *dtk_cfgcache_new(size_t cap)
 	return c;
 }
 
-/* FNV-1a */
-static uint64_t key_hash(const char *key)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 0x100000001b3u;
-	return h;
-}
-
 static entry *find(dtk_cfgcache *c, const char *key, uint64_t hash)
 {
 	for (size_t i = 0; i < c->n; i++)
@@ -56,7 +49,7 @@ static entry *find(dtk_cfgcache *c, const char *key, uint64_t hash)
 const dtk_config *dtk_cfgcache_get(dtk_cfgcache *c, const char *key)
 {
 	const dtk_config *cfg = NULL;
-	uint64_t hash = key_hash(key);
+	uint64_t hash = dtk_hash_str(key);
 	pthread_mutex_lock(&c->mu);
 	entry *e = find(c, key, hash);
 	if (e) {
@@ -82,7 +75,7 @@ const dtk_config *dtk_cfgcache_put(dtk_cfgcache *c, const char *key, dtk_config 
 {
 	const dtk_config *out = NULL;
 	dtk_config *unused = NULL; /* freed after the mutex */
-	uint64_t hash = key_hash(key);
+	uint64_t hash = dtk_hash_str(key);
 	pthread_mutex_lock(&c->mu);
 	entry *hit = find(c, key, hash);
 	if (hit) {

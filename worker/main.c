@@ -346,14 +346,9 @@ int main(int argc, char **argv)
 	}
 	/* flags beat DTK_KAFKA_PROP_*, which beat the file; a --kafka-prop flag
 	 * replaces the file's list, as every flag does */
-	if (kp->set && strcmp(kp->origin, "flag") == 0) {
-		s.kafka.props = (const char *const *)kp->list;
-		s.kafka.nprops = kp->n;
-	} else if (kp->set) {
-		s.kafka.file_props = (const char *const *)kp->list;
-		s.kafka.nfile_props = kp->n;
-		s.kafka.file = kp->origin;
-	}
+	if (kp->set)
+		dtk_kafka_settings_user_props(&s.kafka, (const char *const *)kp->list, kp->n,
+					      kp->origin);
 	/* a property librdkafka refuses is a setting error, said before the
 	 * worker starts (worker.c builds the real confs once it has its id) */
 	rd_kafka_conf_t *probe = dtk_kafka_conf_new(&s.kafka, NULL, 0, NULL, 0, err, sizeof(err));

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hash.h"
 #include "wlog.h"
 
 typedef struct mqueue {
@@ -86,15 +87,6 @@ static void make_ready(dtk_pool *p, mqueue *q)
 		p->rhead = q;
 	p->rtail = q;
 	pthread_cond_signal(&p->cv);
-}
-
-/* FNV-1a */
-static size_t key_hash(const char *k)
-{
-	size_t h = 1469598103934665603u;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211u;
-	return h;
 }
 
 static mqueue *queue_find(dtk_pool *p, const char *key, size_t h)
@@ -221,7 +213,7 @@ dtk_pool *dtk_pool_new(size_t n, dtk_pool_run_fn run, void *ctx)
 
 void dtk_pool_submit(dtk_pool *p, dtk_wjob *job)
 {
-	size_t h = key_hash(job->key);
+	size_t h = (size_t)dtk_hash_str(job->key);
 	pthread_mutex_lock(&p->mu);
 	mqueue *q = queue_find(p, job->key, h);
 	if (!q) {

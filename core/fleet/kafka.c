@@ -163,6 +163,21 @@ out:
 	return rc;
 }
 
+void dtk_kafka_settings_user_props(dtk_kafka_settings *s, const char *const *list, size_t n,
+				   const char *origin)
+{
+	if (!n)
+		return;
+	if (origin && strcmp(origin, "flag") == 0) {
+		s->props = list;
+		s->nprops = n;
+	} else {
+		s->file_props = list;
+		s->nfile_props = n;
+		s->file = origin;
+	}
+}
+
 rd_kafka_conf_t *dtk_kafka_conf_new(const dtk_kafka_settings *s, const dtk_kafka_prop *defaults,
 				    size_t ndefaults, const dtk_kafka_prop *required,
 				    size_t nrequired, char *errstr, size_t errstr_size)

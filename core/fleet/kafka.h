@@ -27,6 +27,12 @@ typedef struct dtk_kafka_settings {
 	const char *client_id; /* NULL = librdkafka's default */
 } dtk_kafka_settings;
 
+/* Puts the user's "name=value" list where its origin ranks it: a list
+ * from flags ("flag") in props, after the environment; one from a settings
+ * file (origin = the file's name) in file_props, before it. All borrowed. */
+void dtk_kafka_settings_user_props(dtk_kafka_settings *s, const char *const *list, size_t n,
+				   const char *origin);
+
 /* A default or required property of one client. */
 typedef struct dtk_kafka_prop {
 	const char *name, *value;

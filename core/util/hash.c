@@ -33,3 +33,11 @@ int dtk_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t
 	to_hex(md, n, out);
 	return 0;
 }
+
+uint64_t dtk_hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	return h;
+}
