@@ -440,9 +440,7 @@ static int render_json(dtk_value *v, const dtk_value *vars, char *errstr, size_t
 			snprintf(errstr, errstr_size, "json: %s", err);
 			return -1;
 		}
-		free(v->u.str.s);
-		v->u.str.s = out;
-		v->u.str.len = strlen(out);
+		dtk_value_str_take(v, out, strlen(out));
 	} else if (v->type == DTK_V_LIST) {
 		for (size_t i = 0; i < v->u.list.n; i++)
 			if (render_json(v->u.list.items[i], vars, errstr, errstr_size) != 0)
