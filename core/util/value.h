@@ -39,7 +39,10 @@ struct dtk_value {
 		int64_t i;
 		double f;
 		struct {
-			char *s; /* NUL-terminated; may also hold embedded NULs */
+			/* NUL-terminated; may also hold embedded NULs. Often in the
+			 * value's own allocation: never free or replace it but
+			 * through dtk_value_str_take */
+			char *s;
 			size_t len;
 		} str;
 		struct {
