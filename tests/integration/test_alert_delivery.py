@@ -77,8 +77,12 @@ class Delivery(unittest.TestCase):
         got = self.arrivals("/shared", 3)
         self.assertEqual(len(got), 3)
         times = sorted(r["time"] for r in got)
-        # three messages to one URL at 1/s need at least two slot boundaries
-        self.assertGreaterEqual(times[2] - times[0], 1.0, times)
+        # three messages to one URL at 1/s take three one-second slots, so the
+        # first and the third take theirs more than 1 s apart; they arrive
+        # after a send time that varies by milliseconds (the first one may
+        # load libcurl), so the arrivals are held to 0.9 s: without the
+        # limit all three come within milliseconds
+        self.assertGreaterEqual(times[2] - times[0], 0.9, times)
 
     def test_every_alerter_of_the_list_gets_its_message(self):
         cfg = self.config("fanout", """
